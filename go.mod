@@ -1,0 +1,3 @@
+module github.com/shoalws/shoal
+
+go 1.25.0
