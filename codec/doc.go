@@ -12,9 +12,11 @@
 //
 // Errors a peer causes are *ProtocolError values that carry the close
 // code RFC 6455 asks for (1002, 1007, 1009); CloseCodeOf extracts it.
-// Handshake failures are *HandshakeError values that carry the HTTP
-// status to answer with. Both are package-level sentinels, compared with
-// errors.Is, so failing costs no allocation either.
+// A server's handshake failures are *HandshakeError values that carry the
+// HTTP status to answer with; a client's (ErrBadAccept and friends) are
+// plain errors, since a client has no status to answer with. All are
+// package-level sentinels, compared with errors.Is, so failing costs no
+// allocation either.
 //
 // A receiver reads a frame in four steps:
 //
