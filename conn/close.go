@@ -1,0 +1,143 @@
+package conn
+
+import (
+	"errors"
+
+	"github.com/shoalws/shoal/codec"
+	"github.com/shoalws/shoal/internal/bufpool"
+)
+
+// Close starts the close handshake from this side: frames already queued
+// go out first, then a close frame with code and reason; the connection
+// waits in StateClosing for the peer's answer, which the owner bounds
+// with its close deadline. It fails with ErrClosed if a close is already
+// under way, or with the codec's error for a code or reason that may not
+// be sent.
+func (c *Conn) Close(code codec.StatusCode, reason string) error {
+	if c.closeSent || c.state >= StateDraining {
+		return ErrClosed
+	}
+	payload, err := codec.AppendClosePayload(make([]byte, 0, codec.MaxControlPayload), code, reason)
+	if err != nil {
+		return err
+	}
+	if c.state == StateHandshake {
+		// No WebSocket yet to close: just hang up.
+		c.closeErr = &codec.CloseError{Code: code, Reason: reason}
+		c.endInput(StateDraining)
+		return nil
+	}
+	c.closeErr = &codec.CloseError{Code: code, Reason: reason}
+	c.queueControl(codec.OpClose, payload)
+	c.closeSent = true
+	c.state = StateClosing
+	return nil
+}
+
+// Evict closes a connection whose peer does not keep up: frames not yet
+// begun are dropped (their bytes stop counting against the limit) and
+// the close frame goes out right after the frame being written, if any.
+func (c *Conn) Evict(code codec.StatusCode, reason string) error {
+	if c.closeSent || c.state >= StateDraining {
+		return ErrClosed
+	}
+	c.queued.Add(-c.out.dropUnstarted())
+	return c.Close(code, reason)
+}
+
+// Fail ends the connection because of err: for a peer's protocol error,
+// a close frame with the error's close code (1011 for errors that carry
+// none) and reason is queued unless a close was already sent, and no
+// more input is processed.
+func (c *Conn) Fail(err error) {
+	if c.state >= StateDraining {
+		return
+	}
+	if c.closeErr == nil {
+		c.closeErr = err
+	}
+	if c.state != StateHandshake && !c.closeSent {
+		code, ok := codec.CloseCodeOf(err)
+		if !ok || !code.ValidOnWire() {
+			code = codec.StatusInternal
+		}
+		var reason string
+		var pe *codec.ProtocolError
+		if errors.As(err, &pe) {
+			reason = pe.Reason
+		}
+		if len(reason) > codec.MaxCloseReason {
+			reason = reason[:codec.MaxCloseReason]
+		}
+		payload, perr := codec.AppendClosePayload(make([]byte, 0, codec.MaxControlPayload), code, reason)
+		if perr != nil {
+			payload, _ = codec.AppendClosePayload(payload[:0], code, "")
+		}
+		c.queueControl(codec.OpClose, payload)
+		c.closeSent = true
+	}
+	c.endInput(StateDraining)
+}
+
+// peerClose handles the peer's close frame.
+func (c *Conn) peerClose(payload []byte) {
+	code, reason, err := codec.ParseClose(payload)
+	if err != nil {
+		c.Fail(err)
+		return
+	}
+	c.closeRecv = true
+	if !c.closeSent {
+		// "If an endpoint receives a Close frame and did not previously
+		// send a Close frame, the endpoint MUST send a Close frame in
+		// response. [...] typically echoing the status code it received."
+		c.closeErr = &codec.CloseError{Code: code, Reason: string(reason)}
+		echo, _ := codec.AppendClosePayload(make([]byte, 0, 2), code, "")
+		c.queueControl(codec.OpClose, echo)
+		c.closeSent = true
+	}
+	c.endInput(StateDraining)
+}
+
+// endInput stops all processing of input and drops a half-read message.
+func (c *Conn) endInput(s State) {
+	c.state = s
+	c.paused = false
+	c.remaining = 0
+	c.msgOpen = false
+	if c.msg != nil {
+		c.msg.Release()
+		c.msg = nil
+	}
+	if c.stash != nil {
+		c.stash.Release()
+		c.stash = nil
+	}
+}
+
+// handshake runs the server side of the opening handshake on the input
+// and returns what follows the request (the client's first frames).
+func (c *Conn) handshake(data []byte, sink Sink) []byte {
+	var req codec.Request
+	n, err := codec.ParseRequest(data, c.cfg.MaxHeaderBytes, &req)
+	if errors.Is(err, codec.ErrNeedMore) {
+		c.keep(data)
+		return nil
+	}
+	if err == nil {
+		var protocol string
+		if protocol, err = sink.Upgrade(c, &req); err == nil {
+			b := bufpool.Get(256)
+			b.B = codec.AppendAccept(b.B, &req, protocol)
+			c.queueRaw(b)
+			c.state = StateOpen
+			return data[n:]
+		}
+	}
+	b := bufpool.Get(256)
+	b.B = codec.AppendRejectError(b.B, err)
+	c.queueRaw(b)
+	c.closeErr = err
+	c.endInput(StateDraining)
+	return nil
+}

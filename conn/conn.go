@@ -1,0 +1,218 @@
+package conn
+
+import (
+	"errors"
+	"sync/atomic"
+
+	"github.com/shoalws/shoal/codec"
+	"github.com/shoalws/shoal/internal/bufpool"
+)
+
+// State is where a connection is in its life.
+type State uint8
+
+// States in the order a connection passes through them.
+const (
+	// StateHandshake: waiting for the client's opening handshake.
+	StateHandshake State = iota
+	// StateOpen: messages flow both ways.
+	StateOpen
+	// StateClosing: this side sent a close frame and waits for the
+	// peer's; messages still arriving are delivered.
+	StateClosing
+	// StateDraining: the conversation is over (close handshake done, the
+	// connection failed, or the handshake was refused). Queued bytes are
+	// flushed, then the shard shuts down writing and waits for the peer
+	// to close; input is discarded.
+	StateDraining
+	// StateClosed: the shard has closed the socket.
+	StateClosed
+)
+
+func (s State) String() string {
+	switch s {
+	case StateHandshake:
+		return "handshake"
+	case StateOpen:
+		return "open"
+	case StateClosing:
+		return "closing"
+	case StateDraining:
+		return "draining"
+	case StateClosed:
+		return "closed"
+	}
+	return "invalid"
+}
+
+// Defaults for Config fields left zero.
+const (
+	DefaultMaxMessage  = 1 << 20
+	DefaultMaxOutbound = 1 << 20
+)
+
+// Errors reported to the connection's owner.
+var (
+	// ErrClosed: the connection is closing or closed; nothing more can be
+	// sent on it.
+	ErrClosed = errors.New("shoal: connection closed")
+	// ErrOutboundFull: the connection's outbound queue is at its limit,
+	// usually because the peer does not read.
+	ErrOutboundFull = errors.New("shoal: outbound queue full")
+	// ErrPeerGone: the TCP connection ended without a close handshake.
+	ErrPeerGone = &codec.CloseError{Code: codec.StatusAbnormal, Reason: "connection lost"}
+)
+
+// Config is shared, read-only, by every connection of a server.
+type Config struct {
+	Role           codec.Role
+	MaxMessage     int64 // largest message, reassembled; over it: close 1009
+	MaxOutbound    int64 // bytes queued for sending; over it Admit refuses
+	MaxHeaderBytes int   // opening handshake header limit
+}
+
+func (c *Config) maxMessage() int64 {
+	if c.MaxMessage > 0 {
+		return c.MaxMessage
+	}
+	return DefaultMaxMessage
+}
+
+// MaxOutboundBytes is the outbound limit in force.
+func (c *Config) MaxOutboundBytes() int64 {
+	if c.MaxOutbound > 0 {
+		return c.MaxOutbound
+	}
+	return DefaultMaxOutbound
+}
+
+// Sink receives what a connection's input produces. The shard implements
+// it; calls come from the shard thread, inside Input or Resume.
+type Sink interface {
+	// Upgrade decides on an opening handshake that passed the codec's
+	// checks: it returns the subprotocol to answer with, or an error, a
+	// *codec.HandshakeError for the HTTP status to refuse with. req's
+	// slices alias the read buffer and are valid only during the call.
+	Upgrade(c *Conn, req *codec.Request) (protocol string, err error)
+	// Message receives one complete message. If buf is nil, data aliases
+	// the read buffer and is valid only during the call; otherwise data
+	// lives in buf and the sink takes over buf's reference. Returning
+	// false pauses the connection: the rest of the input is kept until
+	// Resume (the owner stops reading the socket meanwhile).
+	Message(c *Conn, op codec.Opcode, data []byte, buf *bufpool.Buf) bool
+}
+
+// Conn is one connection's protocol state. The zero value is not usable;
+// call Init.
+type Conn struct {
+	// immutable after Init
+	cfg   *Config
+	rules codec.Rules
+
+	// owned by the shard thread
+	state  State
+	paused bool // the sink refused a message; input waits in stash
+	// closeSent: our close frame is queued; no frame may follow it.
+	closeSent bool
+	closeRecv bool  // the peer's close frame arrived
+	closeErr  error // why the connection ended, for OnClose
+
+	stash *bufpool.Buf // input not yet parsed (see package doc)
+
+	// the data frame being read, when remaining > 0 or a message is open
+	remaining int64   // payload bytes of the current data frame still to come
+	mask      [4]byte // its masking key
+	maskPos   uint8   // position in the key for the next payload byte
+	frameFin  bool    // the current data frame ends its message
+	msgOpen   bool    // a message has started and not finished
+	msgOp     codec.Opcode
+	msg       *bufpool.Buf // reassembled payload so far
+	msgLen    int64        // announced length so far, for the size limit
+	text      codec.UTF8Validator
+
+	out outQueue
+
+	// shared with sending goroutines
+	queued atomic.Int64 // bytes admitted to the outbound queue, not yet written
+}
+
+// Init readies c for a new connection in the given starting state:
+// StateHandshake for a server that still has to read the opening
+// handshake, StateOpen for one that was upgraded elsewhere (net/http).
+func (c *Conn) Init(cfg *Config, start State) {
+	*c = Conn{cfg: cfg, state: start}
+	c.rules = codec.Rules{Role: cfg.Role, MaxPayload: cfg.maxMessage()}
+}
+
+// Role is the side of the connection this end plays.
+func (c *Conn) Role() codec.Role { return c.cfg.Role }
+
+// State returns where the connection is in its life.
+func (c *Conn) State() State { return c.state }
+
+// CloseComplete reports whether both close frames have been exchanged:
+// the peer will send nothing more, so the socket can be closed as soon as
+// our close frame is written.
+func (c *Conn) CloseComplete() bool { return c.closeSent && c.closeRecv }
+
+// Paused reports whether input is held back because the sink refused a
+// message; the owner must not read the socket until Resume.
+func (c *Conn) Paused() bool { return c.paused }
+
+// Err returns why the connection ended: a *codec.CloseError with the
+// peer's close frame, a *codec.ProtocolError for a violation, or whatever
+// Fail was given. Nil while the connection is open.
+func (c *Conn) Err() error { return c.closeErr }
+
+// Queued returns the bytes admitted to the outbound queue and not yet
+// written. Safe from any goroutine.
+func (c *Conn) Queued() int64 { return c.queued.Load() }
+
+// Admit reserves n bytes of outbound room for a frame a sender will post
+// to the shard, or reports false when the queue already holds the limit.
+// The limit is checked before adding, so one message larger than the
+// limit can still be sent to a peer that keeps up; the queue holds at
+// most the limit plus one message. Safe from any goroutine. Every
+// admitted frame must reach Enqueue, which accounts for it from then on.
+func (c *Conn) Admit(n int) bool {
+	limit := c.cfg.MaxOutboundBytes()
+	for {
+		q := c.queued.Load()
+		if q >= limit {
+			return false
+		}
+		if c.queued.CompareAndSwap(q, q+int64(n)) {
+			return true
+		}
+	}
+}
+
+// Unadmit returns room reserved by Admit for a frame that will not be
+// enqueued after all.
+func (c *Conn) Unadmit(n int) { c.queued.Add(-int64(n)) }
+
+// Closed reports that the socket is closed: the final state.
+func (c *Conn) Closed() bool { return c.state == StateClosed }
+
+// SetClosed records that the owner closed the socket and releases every
+// buffer the connection still holds. err, if the connection had not ended
+// already, becomes Err (ErrPeerGone for a peer that vanished).
+func (c *Conn) SetClosed(err error) {
+	if c.closeErr == nil {
+		if err == nil {
+			err = ErrPeerGone
+		}
+		c.closeErr = err
+	}
+	c.state = StateClosed
+	c.paused = false
+	if c.stash != nil {
+		c.stash.Release()
+		c.stash = nil
+	}
+	if c.msg != nil {
+		c.msg.Release()
+		c.msg = nil
+	}
+	c.queued.Add(-c.out.clear())
+}
