@@ -1,0 +1,305 @@
+// Package mailbox turns each connection into an actor: a bounded inbox
+// whose mail reaches the handler in order, one at a time, on a bounded
+// pool of worker goroutines (ants), without ever blocking the shard that
+// fills it.
+//
+// The first mail into an idle mailbox submits one drain task; the task
+// delivers mail until the box is empty and then lets it go idle. When the
+// pool is full the box stays runnable and the owner is told to retry, so
+// nothing is lost and the shard never waits. When a box holds its limit
+// of messages, Push reports it full and the owner stops reading the
+// connection; Resume is called once the box drains to half, and TCP flow
+// control slows the peer meanwhile. A panicking handler is recovered: the
+// owner is told (to close the connection with 1011), the rest of that
+// connection's messages are discarded and its close mail still arrives.
+//
+// A Dispatcher without a pool delivers inline on the pushing goroutine:
+// no hand-off at all, for handlers that never block.
+package mailbox
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/ants/v2"
+	"github.com/shoalws/shoal/codec"
+	"github.com/shoalws/shoal/internal/bufpool"
+)
+
+// Kind says what a Mail is.
+type Kind uint8
+
+// Kinds of mail. A connection's box receives one Open, then messages,
+// then one Close.
+const (
+	Open Kind = iota
+	Message
+	Close
+)
+
+// Mail is one item in a mailbox.
+type Mail struct {
+	Kind Kind
+	Op   codec.Opcode // Message: text or binary
+	Data []byte       // Message: payload, valid until delivery returns
+	Buf  *bufpool.Buf // holds Data when non-nil; released after delivery
+	Err  error        // Close: why the connection ended
+	next *Mail
+}
+
+var mails = sync.Pool{New: func() any { return new(Mail) }}
+
+// NewMail returns a Mail from a pool; Push takes it over.
+func NewMail(k Kind) *Mail {
+	m := mails.Get().(*Mail)
+	m.Kind = k
+	return m
+}
+
+func freeMail(m *Mail) {
+	if m.Buf != nil {
+		m.Buf.Release()
+	}
+	*m = Mail{}
+	mails.Put(m)
+}
+
+// Mailbox is one connection's inbox. Embed it by value; the zero value is
+// an empty, idle box.
+type Mailbox[T any] struct {
+	Owner T // handed to every Dispatcher callback
+
+	mu         sync.Mutex
+	head, tail *Mail
+	messages   int32 // Message mails queued (Open and Close do not count)
+	scheduled  bool  // a drain task is submitted or running
+	pausedRead bool  // the owner stopped reading when the box filled
+	broken     bool  // the handler panicked: discard remaining messages
+}
+
+// Hooks are the owner's side of a Dispatcher. Deliver runs on a worker
+// (or inline); the others may run on any goroutine and must not block.
+type Hooks[T any] struct {
+	// Deliver hands one mail to the application.
+	Deliver func(owner T, m *Mail)
+	// Panicked reports that Deliver panicked with v.
+	Panicked func(owner T, v any)
+	// Resume reports that a box the owner paused on has drained to half.
+	Resume func(owner T)
+	// Retry reports that a box with mail has no task: the pool was full,
+	// or the box gave up its worker for fairness. Call Dispatcher.Retry.
+	Retry func(owner T)
+}
+
+// Dispatcher schedules mailboxes on a pool, or delivers inline.
+type Dispatcher[T any] struct {
+	pool  *ants.PoolWithFuncGeneric[*Mailbox[T]] // nil: inline
+	limit int32
+	hooks Hooks[T]
+
+	waiting   atomic.Int64  // boxes told to retry and not yet scheduled
+	overloads atomic.Uint64 // pool-full refusals
+	panics    atomic.Uint64
+}
+
+// batch is how many mails a task delivers before it gives its worker to
+// a box that is waiting for one, if any is.
+const batch = 64
+
+// New returns a Dispatcher delivering on an ants pool of the given
+// number of workers, each box holding at most limit messages. workers <=
+// 0 means inline delivery on the pushing goroutine.
+func New[T any](workers, limit int, hooks Hooks[T]) (*Dispatcher[T], error) {
+	if limit < 1 {
+		limit = 1
+	}
+	d := &Dispatcher[T]{limit: int32(limit), hooks: hooks}
+	if workers <= 0 {
+		return d, nil
+	}
+	pool, err := ants.NewPoolWithFuncGeneric(workers, d.drain,
+		ants.WithNonblocking(true),
+		// d.run recovers handler panics itself; this catches the rest.
+		ants.WithPanicHandler(func(any) {}))
+	if err != nil {
+		return nil, err
+	}
+	d.pool = pool
+	return d, nil
+}
+
+// Inline reports whether mail is delivered on the pushing goroutine.
+func (d *Dispatcher[T]) Inline() bool { return d.pool == nil }
+
+// Overloads counts the times the pool was full when a box needed a task.
+func (d *Dispatcher[T]) Overloads() uint64 { return d.overloads.Load() }
+
+// Panics counts recovered handler panics.
+func (d *Dispatcher[T]) Panics() uint64 { return d.panics.Load() }
+
+// Push puts m in mb and makes sure a task will deliver it. It never
+// blocks on the pool or the handler. It reports whether mb now holds its
+// limit of messages: the owner should stop reading until Resume. A
+// message whose Data has no Buf is copied, since it outlives the call.
+// Open and Close mails are never refused and do not count to the limit.
+func (d *Dispatcher[T]) Push(mb *Mailbox[T], m *Mail) (full bool) {
+	if d.pool == nil {
+		d.run(mb, m)
+		return false
+	}
+	if m.Kind == Message && m.Buf == nil {
+		b := bufpool.Get(len(m.Data))
+		b.B = append(b.B, m.Data...)
+		m.Buf, m.Data = b, b.B
+	}
+	mb.mu.Lock()
+	if mb.tail == nil {
+		mb.head = m
+	} else {
+		mb.tail.next = m
+	}
+	mb.tail = m
+	if m.Kind == Message {
+		mb.messages++
+		if mb.messages >= d.limit {
+			full, mb.pausedRead = true, true
+		}
+	}
+	start := !mb.scheduled
+	mb.scheduled = true
+	mb.mu.Unlock()
+	if start {
+		d.start(mb)
+	}
+	return full
+}
+
+// Retry schedules a box that was left runnable. It reports false if the
+// pool is still full (the Retry hook has been called again).
+func (d *Dispatcher[T]) Retry(mb *Mailbox[T]) bool {
+	mb.mu.Lock()
+	start := !mb.scheduled && mb.head != nil
+	if start {
+		mb.scheduled = true
+	}
+	mb.mu.Unlock()
+	d.waiting.Add(-1)
+	if !start {
+		return true
+	}
+	return d.start(mb)
+}
+
+func (d *Dispatcher[T]) start(mb *Mailbox[T]) bool {
+	if err := d.pool.Invoke(mb); err != nil {
+		// ErrPoolOverload (or the pool is closed): the box keeps its mail
+		// and becomes runnable again for the owner to retry.
+		d.overloads.Add(1)
+		d.leave(mb)
+		return false
+	}
+	return true
+}
+
+// leave unschedules a box that still has mail and asks for a retry.
+func (d *Dispatcher[T]) leave(mb *Mailbox[T]) {
+	mb.mu.Lock()
+	mb.scheduled = false
+	mb.mu.Unlock()
+	d.waiting.Add(1)
+	d.hooks.Retry(mb.Owner)
+}
+
+// drain is the pool task: deliver mail in order until the box is empty.
+func (d *Dispatcher[T]) drain(mb *Mailbox[T]) {
+	for n := 1; ; n++ {
+		m, resume, broken := d.pop(mb)
+		if m == nil {
+			return
+		}
+		if resume {
+			d.hooks.Resume(mb.Owner)
+		}
+		if broken && m.Kind == Message {
+			freeMail(m)
+		} else {
+			d.run(mb, m)
+		}
+		// Under overload, take turns: a busy box gives its worker to one
+		// that is waiting rather than holding it indefinitely.
+		if n%batch == 0 && d.waiting.Load() > 0 {
+			d.yield(mb)
+			return
+		}
+	}
+}
+
+// pop takes the next mail, or marks the box idle when it is empty.
+func (d *Dispatcher[T]) pop(mb *Mailbox[T]) (m *Mail, resume, broken bool) {
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	m = mb.head
+	if m == nil {
+		mb.scheduled = false
+		return nil, false, false
+	}
+	mb.head = m.next
+	if mb.head == nil {
+		mb.tail = nil
+	}
+	m.next = nil
+	if m.Kind == Message {
+		mb.messages--
+		if mb.pausedRead && mb.messages <= d.limit/2 {
+			mb.pausedRead, resume = false, true
+		}
+	}
+	return m, resume, mb.broken
+}
+
+// yield ends the task early: an empty box goes idle, one with mail joins
+// the boxes waiting for a worker.
+func (d *Dispatcher[T]) yield(mb *Mailbox[T]) {
+	mb.mu.Lock()
+	empty := mb.head == nil
+	if empty {
+		mb.scheduled = false
+	}
+	mb.mu.Unlock()
+	if !empty {
+		d.leave(mb)
+	}
+}
+
+// run delivers one mail, recovering a handler panic.
+func (d *Dispatcher[T]) run(mb *Mailbox[T], m *Mail) {
+	defer func() {
+		if v := recover(); v != nil {
+			d.panics.Add(1)
+			mb.mu.Lock()
+			mb.broken = true
+			mb.mu.Unlock()
+			d.hooks.Panicked(mb.Owner, v)
+		}
+		freeMail(m)
+	}()
+	d.hooks.Deliver(mb.Owner, m)
+}
+
+// Release closes the pool and waits up to timeout for running tasks to
+// finish; mail still queued is not delivered.
+func (d *Dispatcher[T]) Release(timeout time.Duration) error {
+	if d.pool == nil {
+		return nil
+	}
+	return d.pool.ReleaseTimeout(timeout)
+}
+
+// Running is the number of workers busy now (0 inline).
+func (d *Dispatcher[T]) Running() int {
+	if d.pool == nil {
+		return 0
+	}
+	return d.pool.Running()
+}
