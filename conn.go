@@ -1,0 +1,63 @@
+package shoal
+
+import (
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/shoalws/shoal/codec"
+	"github.com/shoalws/shoal/conn"
+	"github.com/shoalws/shoal/internal/bufpool"
+	"github.com/shoalws/shoal/shard"
+)
+
+// Conn is a WebSocket connection. Its methods are safe from any
+// goroutine. The shard that owns the connection does all of its I/O;
+// these methods post work to it and never block on the network.
+type Conn struct {
+	sc       shard.Conn // first: one allocation holds the handle and the state
+	protocol string     // negotiated subprotocol, set before OnOpen
+	value    atomic.Pointer[valueBox]
+}
+
+type valueBox struct{ v any }
+
+// ID is unique among the connections of the process.
+func (c *Conn) ID() uint64 { return c.sc.ID() }
+
+// RemoteAddr is the peer's address.
+func (c *Conn) RemoteAddr() netip.AddrPort { return c.sc.RemoteAddr() }
+
+// Subprotocol is the subprotocol agreed in the handshake, or "".
+func (c *Conn) Subprotocol() string { return c.protocol }
+
+// Value returns what SetValue stored.
+func (c *Conn) Value() any {
+	if b := c.value.Load(); b != nil {
+		return b.v
+	}
+	return nil
+}
+
+// SetValue stores a value of the application's on the connection.
+func (c *Conn) SetValue(v any) { c.value.Store(&valueBox{v}) }
+
+// Send queues a message. data is copied: the caller may reuse it at once.
+// It returns ErrClosed once the connection is closing and
+// ErrOutboundFull when the peer is not reading fast enough; either way
+// the message was not queued. Messages sent from one goroutine to one
+// connection arrive in the order sent.
+func (c *Conn) Send(t MessageType, data []byte) error {
+	if c.sc.Ending() {
+		return ErrClosed
+	}
+	b := bufpool.Get(codec.MaxHeaderSize + len(data))
+	b.B = conn.AppendFrame(b.B, c.sc.Role(), codec.Opcode(t), data)
+	return c.sc.Shard().Send(&c.sc, b)
+}
+
+// Close starts the close handshake: messages already sent go out first,
+// then a close frame with code and reason (at most 123 bytes of UTF-8).
+// OnClose follows when the peer answers or the close timeout passes.
+func (c *Conn) Close(code StatusCode, reason string) error {
+	return c.sc.Shard().Close(&c.sc, code, reason)
+}

@@ -1,0 +1,26 @@
+// Package shoal serves very many WebSocket (RFC 6455) connections from one
+// process without a goroutine per connection, for chat and pub-sub
+// backends.
+//
+// A few reactor shards, each a goroutine locked to its own OS thread with
+// its own epoll set, own every connection: they accept, run the opening
+// handshake, read and decode frames, answer pings and close handshakes,
+// and write. Messages go through a bounded mailbox per connection to a
+// bounded pool of worker goroutines, so a Handler sees one connection's
+// messages in order, one at a time, as an actor: OnOpen first, then each
+// OnMessage, then OnClose exactly once.
+//
+// A server listens by itself (ListenAndServe, one SO_REUSEPORT socket per
+// shard), takes connections from a net.Listener (Serve), or takes over
+// connections that a net/http handler upgrades (Upgrade). Conn.Send may be
+// called from any goroutine; sends from one goroutine to one connection
+// arrive in order.
+//
+// Nothing waits without bound. A mailbox that fills up stops the shard
+// reading that connection until the handler catches up, and TCP slows the
+// peer. A peer that does not read fills its outbound queue up to a limit,
+// past which Send fails with ErrOutboundFull for that connection alone.
+// Every such event is counted in Stats.
+//
+// Linux only: the reactor is built on epoll and eventfd.
+package shoal

@@ -1,0 +1,62 @@
+// Command echo is a WebSocket echo server on shoal: every text and binary
+// message comes back exactly as received. It is the target of the
+// conformance suite and of the benchmarks, so it must stay a faithful
+// echo: no idle timeout, a 16 MiB message limit (the large-message
+// conformance cases need it) and handlers that never block, run inline on
+// the shard threads unless -pool is given.
+//
+//	go run ./examples/echo -addr 127.0.0.1:9001
+package main
+
+import (
+	"context"
+	"flag"
+	"log"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/shoalws/shoal"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:9001", "listen address")
+	maxMsg := flag.Int64("maxmsg", 16<<20, "largest message in bytes")
+	shards := flag.Int("shards", 0, "reactor shards (0: one per CPU)")
+	pool := flag.Bool("pool", false, "run the handler on the worker pool instead of inline")
+	flag.Parse()
+
+	srv, err := shoal.New(shoal.Config{
+		Addr:           *addr,
+		Shards:         *shards,
+		Inline:         !*pool,
+		MaxMessageSize: *maxMsg,
+		// A faithful echo holds a whole 16 MiB message for a slow reader.
+		MaxOutbound: *maxMsg + 1<<20,
+		Handler: shoal.HandlerFuncs{
+			Message: func(c *shoal.Conn, m shoal.Message) {
+				if err := c.Send(m.Type, m.Data); err != nil && err != shoal.ErrClosed {
+					log.Printf("conn %d: %v", c.ID(), err)
+				}
+			},
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	bound, err := srv.Listen()
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("echo: listening on ws://%s", bound)
+
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+	<-stop
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Printf("shutdown: %v", err)
+	}
+}

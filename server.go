@@ -1,0 +1,390 @@
+package shoal
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/shoalws/shoal/codec"
+	"github.com/shoalws/shoal/conn"
+	"github.com/shoalws/shoal/mailbox"
+	"github.com/shoalws/shoal/reactor"
+	"github.com/shoalws/shoal/shard"
+)
+
+// Config configures a Server. The zero value of every field but Handler
+// is a sensible default.
+type Config struct {
+	// Addr is where ListenAndServe and Listen listen, host:port.
+	Addr string
+	// Handler receives every connection's life. Required.
+	Handler Handler
+
+	// Shards is the number of reactor threads. Default: the number of CPUs.
+	Shards int
+	// Workers bounds the goroutines that run handlers. Default 256.
+	Workers int
+	// Inline runs handlers on the shard threads instead of the worker
+	// pool: no hand-off, the lowest latency and CPU, but a handler that
+	// blocks stalls every connection of its shard. Only for handlers that
+	// never block (echo, fan-out, routing to channels).
+	Inline bool
+	// MailboxSize is how many messages of one connection may wait for its
+	// handler before the shard stops reading that connection. Default 64.
+	MailboxSize int
+
+	// MaxMessageSize is the largest message accepted; a larger one closes
+	// the connection with 1009 before it is buffered. Default 1 MiB.
+	MaxMessageSize int64
+	// MaxOutbound bounds the bytes queued for one connection; past it
+	// Send returns ErrOutboundFull. Default 1 MiB.
+	MaxOutbound int64
+	// MaxHeaderBytes bounds the opening handshake; past it the answer is
+	// 431. Default 8 KiB.
+	MaxHeaderBytes int
+
+	// HandshakeTimeout bounds accept-to-upgraded. Default 10s.
+	HandshakeTimeout time.Duration
+	// IdleTimeout closes (1001) a connection that sent nothing for this
+	// long. Zero: never.
+	IdleTimeout time.Duration
+	// PingInterval sends a ping to a connection that sent nothing for
+	// this long; if nothing comes back within PongTimeout (default: the
+	// interval) the connection is dropped. Zero: no pings.
+	PingInterval time.Duration
+	PongTimeout  time.Duration
+	// CloseTimeout bounds the close handshake. Default 5s.
+	CloseTimeout time.Duration
+
+	// CheckOrigin decides on a browser's Origin header (host is the
+	// request's Host). Default: no Origin, or one whose host equals Host.
+	CheckOrigin func(origin, host string) bool
+	// Subprotocols the server speaks. Of those a client offers, the first
+	// in the client's order is chosen: RFC 6455 has the client list them
+	// by preference.
+	Subprotocols []string
+}
+
+// Server serves WebSocket connections on a set of shards.
+type Server struct {
+	cfg      Config
+	connCfg  conn.Config
+	shardCfg shard.Config
+	disp     *mailbox.Dispatcher[*shard.Conn]
+	shards   []*shard.Shard
+	next     atomic.Uint32 // round-robin shard for handed-over sockets
+	owed     atomic.Int64  // Close mails owed to the handler
+
+	mu        sync.Mutex
+	closing   bool
+	done      chan struct{} // closed by Shutdown
+	listeners []net.Listener
+}
+
+// New starts a server's shards and worker pool. It does not listen: call
+// ListenAndServe, Listen, Serve, or Upgrade from a net/http handler.
+func New(cfg Config) (*Server, error) {
+	if cfg.Handler == nil {
+		return nil, errors.New("shoal: Config.Handler is required")
+	}
+	s := &Server{cfg: cfg, done: make(chan struct{})}
+	s.setDefaults()
+	s.connCfg = conn.Config{
+		Role:           codec.RoleServer,
+		MaxMessage:     s.cfg.MaxMessageSize,
+		MaxOutbound:    s.cfg.MaxOutbound,
+		MaxHeaderBytes: s.cfg.MaxHeaderBytes,
+	}
+	s.shardCfg = shard.Config{
+		Conn:             &s.connCfg,
+		HandshakeTimeout: s.cfg.HandshakeTimeout,
+		IdleTimeout:      s.cfg.IdleTimeout,
+		PingInterval:     s.cfg.PingInterval,
+		PongTimeout:      s.cfg.PongTimeout,
+		CloseTimeout:     s.cfg.CloseTimeout,
+	}
+	workers := s.cfg.Workers
+	if s.cfg.Inline {
+		workers = 0
+	}
+	disp, err := mailbox.New(workers, s.cfg.MailboxSize, mailbox.Hooks[*shard.Conn]{
+		Deliver:  s.deliver,
+		Panicked: func(c *shard.Conn, _ any) { c.Shard().Panicked(c) },
+		Resume:   func(c *shard.Conn) { c.Shard().Resume(c) },
+		Retry:    func(c *shard.Conn) { c.Shard().Retry(c) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.disp = disp
+	hooks := shard.Hooks{NewConn: s.newConn, Upgrade: s.upgradeInShard, Opened: func(*shard.Conn) { s.owed.Add(1) }}
+	for i := 0; i < s.cfg.Shards; i++ {
+		sh, err := shard.New(i, &s.shardCfg, hooks, disp)
+		if err != nil {
+			s.stopShards()
+			disp.Release(time.Second)
+			return nil, err
+		}
+		s.shards = append(s.shards, sh)
+		go sh.Run()
+	}
+	return s, nil
+}
+
+func (s *Server) setDefaults() {
+	c := &s.cfg
+	if c.Shards <= 0 {
+		c.Shards = runtime.NumCPU()
+	}
+	if c.Workers <= 0 {
+		c.Workers = 256
+	}
+	if c.MailboxSize <= 0 {
+		c.MailboxSize = 64
+	}
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = codec.DefaultMaxHeaderBytes
+	}
+	if c.CheckOrigin == nil {
+		c.CheckOrigin = sameOrigin
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = shard.DefaultHandshakeTimeout
+	}
+	if c.CloseTimeout <= 0 {
+		c.CloseTimeout = shard.DefaultCloseTimeout
+	}
+}
+
+func (s *Server) stopShards() {
+	for _, sh := range s.shards {
+		sh.Force()
+		sh.Exit()
+		<-sh.Done()
+	}
+}
+
+// newConn allocates the handle and the shard's state together.
+func (s *Server) newConn() *shard.Conn {
+	h := new(Conn)
+	h.sc.Handle = h
+	return &h.sc
+}
+
+func handle(c *shard.Conn) *Conn { return c.Handle.(*Conn) }
+
+// deliver runs on a worker (or the shard thread, inline) for each mail.
+func (s *Server) deliver(c *shard.Conn, m *mailbox.Mail) {
+	h := handle(c)
+	switch m.Kind {
+	case mailbox.Open:
+		s.cfg.Handler.OnOpen(h)
+	case mailbox.Message:
+		s.cfg.Handler.OnMessage(h, Message{Type: MessageType(m.Op), Data: m.Data})
+	case mailbox.Close:
+		defer s.owed.Add(-1)
+		s.cfg.Handler.OnClose(h, m.Err)
+	}
+}
+
+// upgradeInShard decides on a handshake read by a shard.
+func (s *Server) upgradeInShard(c *shard.Conn, req *codec.Request) (string, error) {
+	if len(req.Origin) > 0 && !s.cfg.CheckOrigin(string(req.Origin), string(req.Host)) {
+		return "", codec.ErrForbiddenOrigin
+	}
+	p := req.SelectProtocol(s.cfg.Subprotocols)
+	handle(c).protocol = p
+	return p, nil
+}
+
+// sameOrigin accepts a browser only from the page's own host, the
+// default that keeps other sites from opening connections with the
+// user's cookies (cross-site WebSocket hijacking).
+func sameOrigin(origin, host string) bool {
+	if origin == "" {
+		return true
+	}
+	u, ok := originHost(origin)
+	return ok && equalFoldASCII(u, host)
+}
+
+func originHost(origin string) (string, bool) {
+	for _, scheme := range []string{"http://", "https://"} {
+		if len(origin) > len(scheme) && equalFoldASCII(origin[:len(scheme)], scheme) {
+			return origin[len(scheme):], true
+		}
+	}
+	return "", false
+}
+
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// Listen opens one SO_REUSEPORT listening socket per shard on
+// Config.Addr and starts serving; it returns the bound address (useful
+// with port 0). The kernel spreads new connections over the shards.
+func (s *Server) Listen() (net.Addr, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return nil, ErrServerClosed
+	}
+	first, err := reactor.Listen(s.cfg.Addr, true, 0)
+	if err != nil {
+		return nil, err
+	}
+	bound, err := reactor.LocalAddr(first)
+	if err != nil {
+		reactor.Close(first)
+		return nil, err
+	}
+	fds := []int{first}
+	for range s.shards[1:] {
+		fd, err := reactor.Listen(bound.String(), true, 0)
+		if err != nil {
+			for _, fd := range fds {
+				reactor.Close(fd)
+			}
+			return nil, err
+		}
+		fds = append(fds, fd)
+	}
+	for i, sh := range s.shards {
+		sh.Listen(fds[i])
+	}
+	return net.TCPAddrFromAddrPort(bound), nil
+}
+
+// ListenAndServe listens on Config.Addr and serves until Shutdown, when
+// it returns ErrServerClosed.
+func (s *Server) ListenAndServe() error {
+	if _, err := s.Listen(); err != nil {
+		return err
+	}
+	<-s.done
+	return ErrServerClosed
+}
+
+// Serve accepts connections from l and hands each to a shard, which runs
+// the handshake; it returns ErrServerClosed after Shutdown. l must yield
+// TCP connections (not TLS: terminate TLS in front of shoal).
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners = append(s.listeners, l)
+	s.mu.Unlock()
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			select {
+			case <-s.done:
+				return ErrServerClosed
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return err
+		}
+		s.handOver(nc, conn.StateHandshake, nil, nil)
+	}
+}
+
+// handOver moves a Go net.Conn to the next shard.
+func (s *Server) handOver(nc net.Conn, start conn.State, ahead []byte, setup func(*shard.Conn)) (*shard.Conn, error) {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		nc.Close()
+		return nil, errors.New("shoal: connection has no file descriptor (TLS must be terminated in front of shoal)")
+	}
+	remote := netip.AddrPort{}
+	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		remote = ta.AddrPort()
+	}
+	fd, err := reactor.Detach(sc)
+	if err != nil {
+		return nil, err
+	}
+	sh := s.shards[int(s.next.Add(1))%len(s.shards)]
+	return sh.Adopt(fd, remote, start, ahead, setup)
+}
+
+// Shutdown stops accepting, sends close 1001 to every connection and
+// waits for their close handshakes and for every OnClose to return, or
+// for ctx to end, when the remaining connections are dropped at once and
+// ctx's error returned. The worker pool is released last.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.closing = true
+	close(s.done)
+	for _, l := range s.listeners {
+		l.Close()
+	}
+	s.mu.Unlock()
+
+	for _, sh := range s.shards {
+		sh.Shutdown()
+	}
+	var err error
+	for _, sh := range s.shards {
+		select {
+		case <-sh.Drained():
+		case <-ctx.Done():
+			err = ctx.Err()
+			for _, sh := range s.shards {
+				sh.Force()
+			}
+			<-sh.Drained()
+		}
+	}
+	// Every Close mail is pushed now. The shards keep running, so that
+	// mailboxes waiting for a worker are retried, until the handlers have
+	// seen them all (or ctx ends).
+	for s.owed.Load() > 0 && err == nil {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+	for _, sh := range s.shards {
+		sh.Exit()
+		<-sh.Done()
+	}
+	s.disp.Release(time.Second)
+	return err
+}

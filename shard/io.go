@@ -1,0 +1,415 @@
+package shard
+
+import (
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/shoalws/shoal/codec"
+	"github.com/shoalws/shoal/conn"
+	"github.com/shoalws/shoal/internal/bufpool"
+	"github.com/shoalws/shoal/mailbox"
+	"github.com/shoalws/shoal/reactor"
+)
+
+var connIDs atomic.Uint64
+
+func (s *Shard) newConn(fd int, remote netip.AddrPort, start conn.State) *Conn {
+	var c *Conn
+	if s.hooks.NewConn != nil {
+		c = s.hooks.NewConn()
+	} else {
+		c = new(Conn)
+	}
+	c.Init(s.cfg.Conn, start)
+	c.Box.Owner = c
+	c.timer.Value = c
+	c.shard, c.id, c.remote, c.fd = s, connIDs.Add(1), remote, int32(fd)
+	return c
+}
+
+// register makes c the shard's: epoll interest, the fd table, its first
+// deadline; an upgraded conn gets its Open mail and the bytes read ahead.
+func (s *Shard) register(c *Conn, ahead *bufpool.Buf) {
+	fd := int(c.fd)
+	if s.shutting {
+		reactor.Close(fd)
+		c.SetClosed(conn.ErrClosed)
+		c.ending.Store(true)
+		if ahead != nil {
+			ahead.Release()
+		}
+		return
+	}
+	if err := s.poller.Add(fd, reactor.Readable); err != nil {
+		reactor.Close(fd)
+		c.SetClosed(err)
+		c.ending.Store(true)
+		s.stats.acceptErrors.Add(1)
+		return
+	}
+	c.interest = reactor.Readable
+	for fd >= len(s.conns) {
+		s.conns = append(s.conns, make([]*Conn, max(64, len(s.conns)))...)
+	}
+	s.conns[fd] = c
+	s.live++
+	s.stats.open.Add(1)
+	c.lastRead = s.clock()
+	if c.State() == conn.StateHandshake {
+		c.closeAt = s.now + int64(s.cfg.HandshakeTimeout)
+	} else {
+		s.stats.handshakes.Add(1)
+		s.opened(c)
+	}
+	s.rearm(c)
+	if ahead != nil {
+		s.input(c, ahead.B)
+		ahead.Release()
+	}
+}
+
+// opened pushes the Open mail: from now on a Close mail is owed.
+func (s *Shard) opened(c *Conn) {
+	c.opened = true
+	if s.hooks.Opened != nil {
+		s.hooks.Opened(c)
+	}
+	s.disp.Push(&c.Box, mailbox.NewMail(mailbox.Open))
+}
+
+func (s *Shard) addListener(fd int) {
+	if s.shutting {
+		reactor.Close(fd)
+		return
+	}
+	if err := s.poller.Add(fd, reactor.Readable); err != nil {
+		reactor.Close(fd)
+		return
+	}
+	s.listeners = append(s.listeners, fd)
+}
+
+func (s *Shard) isListener(fd int) bool {
+	for _, l := range s.listeners {
+		if l == fd {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Shard) closeListeners() {
+	for _, l := range s.listeners {
+		s.poller.Remove(l)
+		reactor.Close(l)
+	}
+	s.listeners = nil
+}
+
+// accept takes the pending connections of one listener, a bounded number
+// per event so that a flood of connects cannot starve established ones.
+func (s *Shard) accept(lfd int) {
+	for i := 0; i < 64; i++ {
+		fd, remote, err := reactor.Accept(lfd)
+		if err != nil {
+			if reactor.IsAgain(err) {
+				return
+			}
+			s.stats.acceptErrors.Add(1)
+			if reactor.IsTooManyFiles(err) {
+				// Level-triggered readiness would call us straight back:
+				// stop listening for a moment instead.
+				s.pauseListeners()
+			}
+			return
+		}
+		s.register(s.newConn(fd, remote, conn.StateHandshake), nil)
+	}
+}
+
+func (s *Shard) pauseListeners() {
+	for _, l := range s.listeners {
+		s.poller.Modify(l, 0)
+	}
+	s.listenOff = s.clock() + int64(100e6)
+}
+
+func (s *Shard) resumeListeners() {
+	if s.listenOff == 0 || s.now < s.listenOff {
+		return
+	}
+	s.listenOff = 0
+	for _, l := range s.listeners {
+		s.poller.Modify(l, reactor.Readable)
+	}
+}
+
+// Ready is part of reactor.Loop.
+func (s *Shard) Ready(fd int, ev reactor.Events) {
+	if fd >= len(s.conns) || s.conns[fd] == nil {
+		if s.isListener(fd) {
+			s.accept(fd)
+		}
+		return
+	}
+	c := s.conns[fd]
+	if ev&(reactor.Readable|reactor.HangUp|reactor.Error) != 0 {
+		s.read(c)
+	}
+	if ev&reactor.Writable != 0 && !c.Closed() {
+		s.flush(c)
+	}
+}
+
+func (s *Shard) read(c *Conn) {
+	if c.Paused() {
+		// Only a hang-up or error reaches a paused conn. Its mailbox is
+		// full, so what it sent stays stashed; stop watching the socket
+		// (level-triggered, it would report the hang-up forever) until the
+		// mailbox drains, then end it.
+		if !c.detached {
+			c.detached = true
+			s.poller.Remove(int(c.fd))
+		}
+		return
+	}
+	k := c.StashLen()
+	n, err := reactor.Read(int(c.fd), s.readBuf[k:])
+	if err != nil {
+		if !reactor.IsAgain(err) {
+			s.finish(c, conn.ErrPeerGone)
+		}
+		return
+	}
+	if n == 0 {
+		s.finish(c, conn.ErrPeerGone)
+		return
+	}
+	s.stats.bytesIn.Add(uint64(n))
+	c.lastRead, c.pingAt = s.clock(), 0
+	c.TakeStash(s.readBuf)
+	s.input(c, s.readBuf[:k+n])
+}
+
+// input runs c's state machine on data and applies what it changed.
+func (s *Shard) input(c *Conn, data []byte) {
+	s.cur = c
+	c.Input(data, s)
+	s.cur = nil
+	s.after(c)
+}
+
+// after applies what the state machine changed: paused reading, output
+// to write, a close under way.
+func (s *Shard) after(c *Conn) {
+	if c.Closed() {
+		return
+	}
+	if c.Paused() && c.interest&reactor.Readable != 0 {
+		s.stats.pausedReads.Add(1)
+		s.setInterest(c, c.interest&^reactor.Readable)
+	}
+	if c.HasOutput() {
+		s.markDirty(c)
+	}
+	if !c.timer.Scheduled() {
+		// The handshake just completed: the open conn's deadlines start.
+		s.rearm(c)
+	}
+	if c.State() >= conn.StateClosing && c.closeAt == 0 {
+		c.ending.Store(true)
+		c.closeAt = s.now + int64(s.cfg.CloseTimeout)
+		s.rearm(c)
+	}
+	s.drainDone(c)
+}
+
+// drainDone ends a draining conn whose output is all written. After a
+// complete close handshake the peer sends nothing more, so the socket is
+// closed at once: "the server SHOULD close the underlying TCP connection
+// first" (RFC 6455 §7.1.1). Otherwise (a failed connection, a refused
+// handshake) the close is lingering: FIN after the last byte, then wait
+// for the peer's FIN or the close deadline, so that closing does not
+// reset a connection whose peer has not read our last bytes yet.
+func (s *Shard) drainDone(c *Conn) {
+	if c.State() != conn.StateDraining || c.HasOutput() || c.writeShut {
+		return
+	}
+	if c.CloseComplete() {
+		s.finish(c, nil)
+		return
+	}
+	c.writeShut = true
+	reactor.ShutdownWrite(int(c.fd))
+}
+
+// resume continues a paused conn once its mailbox has room again.
+func (s *Shard) resume(c *Conn) {
+	if c.Closed() || !c.Paused() {
+		return
+	}
+	s.cur = c
+	c.Resume(s)
+	s.cur = nil
+	if c.Paused() || c.Closed() {
+		s.after(c)
+		return
+	}
+	if c.detached {
+		// It hung up while paused: what it sent is delivered, so end it.
+		s.finish(c, conn.ErrPeerGone)
+		return
+	}
+	s.setInterest(c, c.interest|reactor.Readable)
+	s.after(c)
+}
+
+func (s *Shard) setInterest(c *Conn, ev reactor.Events) {
+	if ev == c.interest || c.detached {
+		return
+	}
+	if err := s.poller.Modify(int(c.fd), ev); err == nil {
+		c.interest = ev
+	}
+}
+
+func (s *Shard) markDirty(c *Conn) {
+	if !c.dirty {
+		c.dirty = true
+		s.dirty = append(s.dirty, c)
+	}
+}
+
+func (s *Shard) flushDirty() {
+	for i, c := range s.dirty {
+		s.dirty[i] = nil
+		c.dirty = false
+		if !c.Closed() {
+			s.flush(c)
+		}
+	}
+	s.dirty = s.dirty[:0]
+}
+
+// flush writes c's queue with as few writev calls as the kernel allows;
+// what it will not take now waits for EPOLLOUT.
+func (s *Shard) flush(c *Conn) {
+	for c.HasOutput() {
+		c.Gather(&s.vec)
+		want := s.vec.Len()
+		n, err := s.vec.Writev(int(c.fd))
+		s.vec.Reset()
+		if err != nil {
+			if reactor.IsAgain(err) {
+				break
+			}
+			s.finish(c, conn.ErrPeerGone)
+			return
+		}
+		c.Written(n)
+		s.stats.bytesOut.Add(uint64(n))
+		if n < want {
+			break
+		}
+	}
+	s.account(c)
+	ev := c.interest &^ reactor.Writable
+	if c.HasOutput() {
+		ev |= reactor.Writable
+	}
+	s.setInterest(c, ev)
+	s.drainDone(c)
+}
+
+// finish closes c's socket and ends it: buffers released, stats counted,
+// the Close mail pushed if an Open was.
+func (s *Shard) finish(c *Conn, err error) {
+	if c.Closed() {
+		return
+	}
+	fd := int(c.fd)
+	if !c.detached {
+		s.poller.Remove(fd)
+	}
+	reactor.Close(fd)
+	s.conns[fd] = nil
+	s.wheel.Stop(&c.timer)
+	c.ending.Store(true)
+	c.SetClosed(err)
+	s.live--
+	s.stats.open.Add(-1)
+	s.stats.queued.Add(-c.counted)
+	c.counted = 0
+	s.stats.countClose(c.Err())
+	if c.opened {
+		m := mailbox.NewMail(mailbox.Close)
+		m.Err = c.Err()
+		s.disp.Push(&c.Box, m)
+	}
+}
+
+// account brings the shard's queued-bytes stat up to date for c.
+func (s *Shard) account(c *Conn) {
+	if d := c.Queued() - c.counted; d != 0 {
+		c.counted += d
+		s.stats.queued.Add(d)
+	}
+}
+
+// shutdown stops accepting and starts closing every connection.
+func (s *Shard) shutdown() {
+	if s.shutting {
+		return
+	}
+	s.shutting = true
+	s.closeListeners()
+	for _, c := range s.conns {
+		if c == nil {
+			continue
+		}
+		if c.State() == conn.StateHandshake {
+			s.finish(c, conn.ErrClosed)
+			continue
+		}
+		if c.Close(codec.StatusGoingAway, errShutdown) == nil {
+			s.after(c)
+		}
+	}
+}
+
+func (s *Shard) forceAll() {
+	s.shutting = true
+	s.closeListeners()
+	for _, c := range s.conns {
+		if c != nil {
+			s.finish(c, ErrCloseTimeout)
+		}
+	}
+}
+
+// Upgrade is part of conn.Sink.
+func (s *Shard) Upgrade(_ *conn.Conn, req *codec.Request) (string, error) {
+	c := s.cur
+	protocol := ""
+	if s.hooks.Upgrade != nil {
+		var err error
+		if protocol, err = s.hooks.Upgrade(c, req); err != nil {
+			s.stats.handshakeErrors.Add(1)
+			return "", err
+		}
+	}
+	s.stats.handshakes.Add(1)
+	c.closeAt = 0
+	s.opened(c)
+	s.rearm(c)
+	return protocol, nil
+}
+
+// Message is part of conn.Sink: the message goes to the conn's mailbox;
+// a full mailbox pauses reading.
+func (s *Shard) Message(_ *conn.Conn, op codec.Opcode, data []byte, buf *bufpool.Buf) bool {
+	s.stats.msgsIn.Add(1)
+	m := mailbox.NewMail(mailbox.Message)
+	m.Op, m.Data, m.Buf = op, data, buf
+	return !s.disp.Push(&s.cur.Box, m)
+}

@@ -1,0 +1,444 @@
+package shard
+
+import (
+	"errors"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/shoalws/shoal/codec"
+	"github.com/shoalws/shoal/conn"
+	"github.com/shoalws/shoal/internal/bufpool"
+	"github.com/shoalws/shoal/internal/timewheel"
+	"github.com/shoalws/shoal/mailbox"
+	"github.com/shoalws/shoal/reactor"
+)
+
+// Config is shared, read-only, by the shards of a server. Zero durations
+// take the defaults below, except IdleTimeout and PingInterval, where
+// zero turns the feature off.
+type Config struct {
+	Conn             *conn.Config
+	HandshakeTimeout time.Duration // accept to upgraded
+	IdleTimeout      time.Duration // no input for this long: close 1001
+	PingInterval     time.Duration // no input for this long: send a ping
+	PongTimeout      time.Duration // no input this long after a ping: drop
+	CloseTimeout     time.Duration // close handshake and lingering close
+	ReadBufferSize   int           // one per shard, lent to each read
+	Tick             time.Duration // timer granularity
+}
+
+// Defaults for Config.
+const (
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultCloseTimeout     = 5 * time.Second
+	DefaultReadBufferSize   = 64 << 10
+	DefaultTick             = 50 * time.Millisecond
+)
+
+func (c *Config) withDefaults() *Config {
+	d := *c
+	if d.Conn == nil {
+		d.Conn = &conn.Config{}
+	}
+	if d.HandshakeTimeout <= 0 {
+		d.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if d.CloseTimeout <= 0 {
+		d.CloseTimeout = DefaultCloseTimeout
+	}
+	if d.PingInterval > 0 && d.PongTimeout <= 0 {
+		d.PongTimeout = d.PingInterval
+	}
+	if d.ReadBufferSize < 4096 {
+		d.ReadBufferSize = DefaultReadBufferSize
+	}
+	if d.Tick <= 0 {
+		d.Tick = DefaultTick
+	}
+	return &d
+}
+
+// Hooks connect a shard to the API above it. Both run on the shard
+// thread and must not block.
+type Hooks struct {
+	// NewConn allocates a connection, so that the API can embed Conn in
+	// its own handle and spend one allocation per connection. Nil: new.
+	NewConn func() *Conn
+	// Upgrade decides on a handshake that passed the codec's checks (see
+	// conn.Sink). Nil accepts every handshake with no subprotocol.
+	Upgrade func(c *Conn, req *codec.Request) (protocol string, err error)
+	// Opened runs when a connection's Open mail is pushed: a Close mail
+	// is owed from then on. May be nil.
+	Opened func(c *Conn)
+}
+
+// Errors reported as a connection's end.
+var (
+	ErrHandshakeTimeout = &codec.CloseError{Code: codec.StatusAbnormal, Reason: "handshake timed out"}
+	ErrPongTimeout      = &codec.CloseError{Code: codec.StatusAbnormal, Reason: "no answer to ping"}
+	ErrCloseTimeout     = &codec.CloseError{Code: codec.StatusAbnormal, Reason: "close handshake timed out"}
+	ErrHandlerPanic     = &codec.ProtocolError{Code: codec.StatusInternal, Reason: "internal error"}
+	errIdle             = "idle timeout"
+	errShutdown         = "server shutting down"
+)
+
+// ErrShardClosed is returned for work posted to a shard that has stopped.
+var ErrShardClosed = errors.New("shard: stopped")
+
+type cmdKind uint8
+
+const (
+	cmdSend cmdKind = iota
+	cmdClose
+	cmdResume
+	cmdPanic
+	cmdAdopt
+	cmdListen
+	cmdShutdown
+	cmdForce
+	cmdExit
+)
+
+// command is work posted to the shard from another goroutine.
+type command struct {
+	kind   cmdKind
+	c      *Conn
+	buf    *bufpool.Buf // send: the encoded frame; adopt: bytes read ahead
+	code   codec.StatusCode
+	reason string
+	fd     int
+}
+
+// Shard is one reactor thread and the connections it owns.
+type Shard struct {
+	// immutable after New
+	id      int
+	cfg     *Config
+	hooks   Hooks
+	disp    *mailbox.Dispatcher[*Conn]
+	poller  *reactor.Poller
+	start   time.Time
+	done    chan struct{} // closed when Run has returned
+	drained chan struct{} // closed when a shutdown has closed every conn
+
+	// shared: posted by other goroutines
+	mu      sync.Mutex
+	cmds    []command
+	spare   []command
+	retryMu sync.Mutex
+	retries []*Conn // boxes the pool had no worker for
+	stopped bool    // Run has returned; posts are refused
+
+	// owned by the shard thread
+	conns     []*Conn // indexed by fd
+	listeners []int
+	listenOff int64 // clock until which accepting is paused (EMFILE)
+	wheel     *timewheel.Wheel[*Conn]
+	readBuf   []byte
+	vec       reactor.Vec
+	dirty     []*Conn
+	retrying  []*Conn
+	now       int64
+	cur       *Conn // the conn whose Input is running, for the Sink calls
+	shutting  bool
+	exit      bool // the server saw every OnClose: Run may return
+	live      int  // registered conns
+
+	stats Stats
+}
+
+// New creates a shard; Run drives it.
+func New(id int, cfg *Config, hooks Hooks, disp *mailbox.Dispatcher[*Conn]) (*Shard, error) {
+	p, err := reactor.New()
+	if err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	s := &Shard{
+		id: id, cfg: cfg, hooks: hooks, disp: disp, poller: p,
+		start:   time.Now(),
+		done:    make(chan struct{}),
+		drained: make(chan struct{}),
+		readBuf: make([]byte, cfg.ReadBufferSize),
+	}
+	// 1024 slots of one tick cover the common timeouts in one rotation.
+	s.wheel = timewheel.New[*Conn](cfg.Tick, 1024, 0)
+	return s, nil
+}
+
+// ID is the shard's index in its server.
+func (s *Shard) ID() int { return s.id }
+
+// Done is closed when Run has returned and the shard's resources are
+// released.
+func (s *Shard) Done() <-chan struct{} { return s.done }
+
+// Drained is closed once a shutdown (or Force) has closed every
+// connection of the shard. The shard keeps running, retrying mailboxes
+// that wait for a worker, until Exit.
+func (s *Shard) Drained() <-chan struct{} { return s.drained }
+
+// Run drives the shard on the calling goroutine, locked to its thread,
+// until a shutdown has closed every connection.
+func (s *Shard) Run() error {
+	defer close(s.done)
+	err := s.poller.Run(s)
+	s.mu.Lock()
+	s.stopped = true
+	leftover := s.cmds
+	s.cmds = nil
+	s.mu.Unlock()
+	for i := range leftover {
+		s.discard(&leftover[i])
+	}
+	s.poller.Close()
+	return err
+}
+
+// post queues a command and wakes the shard.
+func (s *Shard) post(cmd command) error {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return ErrShardClosed
+	}
+	s.cmds = append(s.cmds, cmd)
+	s.mu.Unlock()
+	return s.poller.Wake()
+}
+
+// Send queues an encoded data frame for c, taking over b's reference. It
+// fails, releasing b, if c is closing or its outbound queue is full.
+// Frames sent from one goroutine to one conn leave in the order sent.
+func (s *Shard) Send(c *Conn, b *bufpool.Buf) error {
+	if c.ending.Load() {
+		b.Release()
+		return conn.ErrClosed
+	}
+	if !c.Admit(len(b.B)) {
+		s.stats.sendRefused.Add(1)
+		b.Release()
+		return conn.ErrOutboundFull
+	}
+	if err := s.post(command{kind: cmdSend, c: c, buf: b}); err != nil {
+		c.Unadmit(len(b.B))
+		b.Release()
+		return conn.ErrClosed
+	}
+	return nil
+}
+
+// Close starts the close handshake on c with code and reason, after the
+// frames already sent to it.
+func (s *Shard) Close(c *Conn, code codec.StatusCode, reason string) error {
+	if _, err := codec.AppendClosePayload(nil, code, reason); err != nil {
+		return err
+	}
+	// Sends after this call fail at once; those posted before it are
+	// ahead of the close in the queue and go out first.
+	if c.ending.Swap(true) {
+		return conn.ErrClosed
+	}
+	return s.post(command{kind: cmdClose, c: c, code: code, reason: reason})
+}
+
+// Adopt registers a socket the shard is to own from now on: one accepted
+// elsewhere, still to send its handshake (start StateHandshake), or one
+// upgraded elsewhere by net/http (StateOpen), with ahead holding bytes
+// already read past the handshake. setup runs on the new Conn before the
+// shard sees it. On error fd has been closed.
+func (s *Shard) Adopt(fd int, remote netip.AddrPort, start conn.State, ahead []byte, setup func(*Conn)) (*Conn, error) {
+	c := s.newConn(fd, remote, start)
+	if setup != nil {
+		setup(c)
+	}
+	var buf *bufpool.Buf
+	if len(ahead) > 0 {
+		buf = bufpool.Get(len(ahead))
+		buf.B = append(buf.B, ahead...)
+	}
+	if err := s.post(command{kind: cmdAdopt, c: c, buf: buf}); err != nil {
+		if buf != nil {
+			buf.Release()
+		}
+		reactor.Close(fd)
+		return nil, err
+	}
+	return c, nil
+}
+
+// Listen hands the shard a listening socket to accept from.
+func (s *Shard) Listen(fd int) error { return s.post(command{kind: cmdListen, fd: fd}) }
+
+// Shutdown asks the shard to stop accepting, send close 1001 to every
+// connection and stop once all are closed.
+func (s *Shard) Shutdown() error { return s.post(command{kind: cmdShutdown}) }
+
+// Force closes every remaining connection at once, without waiting for
+// close handshakes.
+func (s *Shard) Force() error { return s.post(command{kind: cmdForce}) }
+
+// Exit lets a drained shard's Run return.
+func (s *Shard) Exit() error { return s.post(command{kind: cmdExit}) }
+
+// Pending is part of reactor.Loop.
+func (s *Shard) Pending() bool {
+	s.mu.Lock()
+	n := len(s.cmds)
+	s.mu.Unlock()
+	return n > 0
+}
+
+// Flush is part of reactor.Loop: apply posted commands, retry mailboxes,
+// fire timers, then write every connection with output.
+func (s *Shard) Flush() (time.Duration, bool) {
+	s.clock()
+	s.resumeListeners()
+	s.applyCommands()
+	s.retryBoxes()
+	s.wheel.Advance(s.now, s.onTimer)
+	s.flushDirty()
+	if s.shutting && s.live == 0 {
+		select {
+		case <-s.drained:
+		default:
+			s.closeListeners()
+			close(s.drained)
+		}
+		if s.exit {
+			return 0, true
+		}
+	}
+	timeout := time.Duration(-1)
+	if d, ok := s.wheel.Next(s.clock()); ok {
+		timeout = d
+	}
+	if len(s.retrying) > 0 || s.retryQueued() {
+		// The pool was full: try again soon rather than spin.
+		timeout = min(max(timeout, 0), time.Millisecond)
+		if timeout < 0 {
+			timeout = time.Millisecond
+		}
+	}
+	if s.listenOff > 0 {
+		timeout = min(max(timeout, 0), 100*time.Millisecond)
+		if timeout == 0 {
+			timeout = 100 * time.Millisecond
+		}
+	}
+	return timeout, false
+}
+
+func (s *Shard) clock() int64 {
+	s.now = int64(time.Since(s.start))
+	return s.now
+}
+
+func (s *Shard) applyCommands() {
+	s.mu.Lock()
+	cmds := s.cmds
+	s.cmds, s.spare = s.spare[:0], nil
+	s.mu.Unlock()
+	for i := range cmds {
+		s.apply(&cmds[i])
+		cmds[i] = command{}
+	}
+	s.mu.Lock()
+	s.spare = cmds[:0]
+	s.mu.Unlock()
+}
+
+func (s *Shard) apply(cmd *command) {
+	c := cmd.c
+	switch cmd.kind {
+	case cmdSend:
+		if c.Enqueue(cmd.buf) == nil {
+			s.stats.msgsOut.Add(1)
+			s.markDirty(c)
+		}
+	case cmdClose:
+		if !c.Closed() && c.Close(cmd.code, cmd.reason) == nil {
+			s.after(c)
+		}
+	case cmdResume:
+		s.resume(c)
+	case cmdPanic:
+		if !c.Closed() {
+			c.Fail(ErrHandlerPanic)
+			s.after(c)
+		}
+	case cmdAdopt:
+		s.register(c, cmd.buf)
+	case cmdListen:
+		s.addListener(cmd.fd)
+	case cmdShutdown:
+		s.shutdown()
+	case cmdForce:
+		s.forceAll()
+	case cmdExit:
+		s.shutting, s.exit = true, true
+	}
+}
+
+// discard releases what a command holds when the shard is gone.
+func (s *Shard) discard(cmd *command) {
+	switch cmd.kind {
+	case cmdSend:
+		cmd.c.Unadmit(len(cmd.buf.B))
+		cmd.buf.Release()
+	case cmdAdopt:
+		reactor.Close(int(cmd.c.fd))
+		if cmd.buf != nil {
+			cmd.buf.Release()
+		}
+	case cmdListen:
+		reactor.Close(cmd.fd)
+	}
+}
+
+// Retry is the mailbox hook for a box the pool had no worker for. It may
+// run on any goroutine.
+func (s *Shard) Retry(c *Conn) {
+	s.retryMu.Lock()
+	s.retries = append(s.retries, c)
+	s.retryMu.Unlock()
+	s.poller.Wake()
+}
+
+// Resume is the mailbox hook for a box drained to half after the shard
+// paused reading.
+func (s *Shard) Resume(c *Conn) { s.post(command{kind: cmdResume, c: c}) }
+
+// Panicked is the mailbox hook for a handler panic: the conn is failed
+// with 1011.
+func (s *Shard) Panicked(c *Conn) { s.post(command{kind: cmdPanic, c: c}) }
+
+func (s *Shard) retryQueued() bool {
+	s.retryMu.Lock()
+	n := len(s.retries)
+	s.retryMu.Unlock()
+	return n > 0
+}
+
+// retryBoxes schedules boxes that found the pool full, in the order they
+// asked, stopping at the first refusal (the pool is still full).
+func (s *Shard) retryBoxes() {
+	s.retryMu.Lock()
+	s.retrying = append(s.retrying, s.retries...)
+	clear(s.retries)
+	s.retries = s.retries[:0]
+	s.retryMu.Unlock()
+	i := 0
+	for ; i < len(s.retrying); i++ {
+		c := s.retrying[i]
+		s.retrying[i] = nil
+		if !s.disp.Retry(&c.Box) {
+			i++
+			break
+		}
+	}
+	n := copy(s.retrying, s.retrying[i:])
+	clear(s.retrying[n:])
+	s.retrying = s.retrying[:n]
+}
