@@ -79,6 +79,14 @@ func TestSaturatedPoolNeverStallsShard(t *testing.T) {
 			t.Fatalf("ping %d while the pool is saturated: %+v %v", i, f.Header, err)
 		}
 	}
+	// While boxes wait for a worker the shard retries them every
+	// millisecond; it must not spin (a spinning loop makes ~10^5 passes
+	// in this time).
+	passes := srv.Stats().LoopPasses
+	time.Sleep(200 * time.Millisecond)
+	if n := srv.Stats().LoopPasses - passes; n > 2000 {
+		t.Fatalf("%d loop passes in 200ms with the pool saturated: the shard spins", n)
+	}
 	close(release)
 	waitFor(t, func() bool { return delivered.Load() == 4 })
 	_ = blocked

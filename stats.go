@@ -17,6 +17,7 @@ type Stats struct {
 	PoolOverloads   uint64 // times a mailbox found every worker busy
 	SendRefused     uint64 // Sends refused by a full outbound queue
 	HandlerPanics   uint64
+	LoopPasses      uint64 // shard event-loop passes, all shards together
 	// Closes counts ended connections by the close code that ended them;
 	// key 0 holds those without one (refused handshakes, for instance).
 	Closes map[StatusCode]uint64
@@ -42,6 +43,7 @@ func (s *Server) Stats() Stats {
 		PoolOverloads:   s.disp.Overloads(),
 		SendRefused:     snap.SendRefused,
 		HandlerPanics:   s.disp.Panics(),
+		LoopPasses:      snap.LoopPasses,
 		Closes:          snap.Closes,
 	}
 }

@@ -293,6 +293,7 @@ func (s *Shard) Pending() bool {
 // Flush is part of reactor.Loop: apply posted commands, retry mailboxes,
 // fire timers, then write every connection with output.
 func (s *Shard) Flush() (time.Duration, bool) {
+	s.stats.passes.Add(1)
 	s.clock()
 	s.resumeListeners()
 	s.applyCommands()
@@ -315,19 +316,21 @@ func (s *Shard) Flush() (time.Duration, bool) {
 		timeout = d
 	}
 	if len(s.retrying) > 0 || s.retryQueued() {
-		// The pool was full: try again soon rather than spin.
-		timeout = min(max(timeout, 0), time.Millisecond)
-		if timeout < 0 {
-			timeout = time.Millisecond
-		}
+		// The pool was full: try again soon, but do not spin.
+		timeout = atMost(timeout, time.Millisecond)
 	}
 	if s.listenOff > 0 {
-		timeout = min(max(timeout, 0), 100*time.Millisecond)
-		if timeout == 0 {
-			timeout = 100 * time.Millisecond
-		}
+		timeout = atMost(timeout, 100*time.Millisecond)
 	}
 	return timeout, false
+}
+
+// atMost caps a wait timeout, where negative means forever.
+func atMost(timeout, limit time.Duration) time.Duration {
+	if timeout < 0 || timeout > limit {
+		return limit
+	}
+	return timeout
 }
 
 func (s *Shard) clock() int64 {

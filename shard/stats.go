@@ -21,6 +21,7 @@ type Stats struct {
 	pausedReads     atomic.Uint64
 	sendRefused     atomic.Uint64
 	queued          atomic.Int64
+	passes          atomic.Uint64
 	// closes by the code that ended the connection: index code-1000 for
 	// 1000-1015, closesOther for the rest (3000-4999 and none).
 	closes      [16]atomic.Uint64
@@ -40,6 +41,7 @@ type Snapshot struct {
 	QueuedBytes     int64
 	PausedReads     uint64
 	SendRefused     uint64
+	LoopPasses      uint64
 	Closes          map[codec.StatusCode]uint64
 }
 
@@ -70,6 +72,7 @@ func (s *Shard) Snapshot(snap *Snapshot) {
 	snap.PausedReads += st.pausedReads.Load()
 	snap.SendRefused += st.sendRefused.Load()
 	snap.QueuedBytes += st.queued.Load()
+	snap.LoopPasses += st.passes.Load()
 	if snap.Closes == nil {
 		snap.Closes = make(map[codec.StatusCode]uint64)
 	}
