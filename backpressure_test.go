@@ -125,7 +125,7 @@ func TestSlowReaderHitsOutboundLimit(t *testing.T) {
 	_ = slow
 }
 
-func waitFor(t *testing.T, cond func() bool) {
+func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {

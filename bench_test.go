@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -177,5 +178,74 @@ func itoa(n int) string {
 		if n == 0 {
 			return string(b[i:])
 		}
+	}
+}
+
+// BenchmarkPublish measures fan-out: one 64-byte message published to N
+// subscribers held by a separate client process that reads and discards.
+// It reports deliveries per second (counted when the kernel took the
+// bytes) and allocations per publish, which must not grow with N.
+func BenchmarkPublish(b *testing.B) {
+	for _, subs := range []int{1000, 10000} {
+		b.Run(itoa(subs)+"subs", func(b *testing.B) {
+			var srv *shoal.Server
+			var subscribed atomic.Int64
+			srv, err := shoal.New(shoal.Config{Addr: "127.0.0.1:0", MaxOutbound: 4 << 20,
+				Handler: shoal.HandlerFuncs{Open: func(c *shoal.Conn) {
+					srv.Subscribe(c, "bench")
+					subscribed.Add(1)
+				}}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			addr, err := srv.Listen()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				srv.Shutdown(ctx)
+			}()
+			clients := spawnClients(b, addr.String(), subs, "drain")
+			defer clients.stop()
+			waitFor(b, func() bool { return subscribed.Load() == int64(subs) })
+			payload := bytes.Repeat([]byte("p"), 64)
+			frame := int64(len(payload) + 2)
+			// Warm up: the shards' node caches grow to the in-flight peak
+			// once; allocations per publish are measured after that.
+			warm := int64(srv.Stats().BytesOut) + 256*frame*int64(subs)
+			for i := 0; i < 256; i++ {
+				srv.Publish("bench", shoal.Binary, payload)
+			}
+			for int64(srv.Stats().BytesOut) < warm {
+				time.Sleep(100 * time.Microsecond)
+			}
+			start := int64(srv.Stats().BytesOut)
+			b.ReportAllocs()
+			b.ResetTimer()
+			began := time.Now()
+			for i := 0; i < b.N; i++ {
+				srv.Publish("bench", shoal.Binary, payload)
+				// Keep the backlog to a few frames a subscriber: this
+				// measures sustained delivery, not how fast queues fill.
+				if i%8 == 7 {
+					for srv.Stats().QueuedBytes > 8*frame*int64(subs) {
+						time.Sleep(50 * time.Microsecond)
+					}
+				}
+			}
+			want := start + int64(b.N)*int64(subs)*frame
+			for int64(srv.Stats().BytesOut) < want {
+				time.Sleep(100 * time.Microsecond)
+			}
+			elapsed := time.Since(began)
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)*float64(subs)/elapsed.Seconds(), "deliveries/s")
+			b.ReportMetric(float64(subs), "subscribers")
+			if st := srv.Stats(); st.SlowEvictions+st.SlowDrops > 0 {
+				b.Fatalf("slow consumers in a benchmark: %+v", st)
+			}
+		})
 	}
 }

@@ -1,16 +1,12 @@
 package shoal_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"os/exec"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -228,83 +224,14 @@ func TestGoroutinesIndependentOfConns(t *testing.T) {
 	const shards, workers, conns = 2, 8, 2000
 	srv, addr := start(t, shoal.Config{Shards: shards, Workers: workers})
 	before := runtime.NumGoroutine()
-	stop := spawnClients(t, addr, conns)
+	clients := spawnClients(t, addr, conns)
 	waitFor(t, func() bool { return srv.Stats().Conns == conns })
 	during := runtime.NumGoroutine()
-	stop()
+	clients.stop()
 	t.Logf("goroutines: %d before, %d with %d conns (shards %d, workers %d)", before, during, conns, shards, workers)
 	// The test binary's own goroutines are in "before"; the pool may have
 	// started up to its size since.
 	if during > before+workers+4 {
 		t.Fatalf("%d goroutines with %d conns, %d before: more than the pool can explain", during, conns, before)
 	}
-}
-
-const clientProcessEnv = "SHOAL_TEST_CLIENT_PROCESS"
-
-// spawnClients runs this test binary again as a client process holding n
-// connections to addr; stop closes them all and waits for it to exit.
-func spawnClients(t *testing.T, addr string, n int) (stop func()) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), clientProcessEnv+"="+addr+" "+strconv.Itoa(n))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != "ready" {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("client process: %q %v", line, err)
-	}
-	var stopped bool
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		stdin.Close()
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
-// runClientProcess is the client side of spawnClients: it opens the
-// connections, says "ready", and holds them until stdin closes. It never
-// outlives its parent by more than the parent's stop timeout.
-func runClientProcess() int {
-	f := strings.Fields(os.Getenv(clientProcessEnv))
-	n, _ := strconv.Atoi(f[1])
-	conns := make([]*wstest.Client, 0, n)
-	for i := 0; i < n; i++ {
-		c, err := wstest.Dial(f[0], "/")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "client process:", err)
-			return 1
-		}
-		conns = append(conns, c)
-	}
-	fmt.Println("ready")
-	io.Copy(io.Discard, os.Stdin)
-	for _, c := range conns {
-		c.Close()
-	}
-	return 0
 }

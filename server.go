@@ -69,6 +69,16 @@ type Config struct {
 	// in the client's order is chosen: RFC 6455 has the client list them
 	// by preference.
 	Subprotocols []string
+
+	// SlowConsumer is the policy for a subscriber whose outbound queue is
+	// full when a published message arrives. Default: EvictSlow.
+	SlowConsumer SlowPolicy
+	// OnSlowConsumer, if set, is told of every eviction or drop. It runs
+	// on the shard thread and must not block.
+	OnSlowConsumer func(c *Conn, evicted bool)
+	// Broker carries published messages to the other nodes of a cluster.
+	// Nil: this process only.
+	Broker Broker
 }
 
 // Server serves WebSocket connections on a set of shards.
@@ -80,6 +90,7 @@ type Server struct {
 	shards   []*shard.Shard
 	next     atomic.Uint32 // round-robin shard for handed-over sockets
 	owed     atomic.Int64  // Close mails owed to the handler
+	registry *shard.Registry
 
 	mu        sync.Mutex
 	closing   bool
@@ -95,6 +106,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, done: make(chan struct{})}
 	s.setDefaults()
+	s.registry = shard.NewRegistry(s.cfg.Shards)
 	s.connCfg = conn.Config{
 		Role:           codec.RoleServer,
 		MaxMessage:     s.cfg.MaxMessageSize,
@@ -108,6 +120,8 @@ func New(cfg Config) (*Server, error) {
 		PingInterval:     s.cfg.PingInterval,
 		PongTimeout:      s.cfg.PongTimeout,
 		CloseTimeout:     s.cfg.CloseTimeout,
+		SlowPolicy:       shard.SlowPolicy(s.cfg.SlowConsumer),
+		Registry:         s.registry,
 	}
 	workers := s.cfg.Workers
 	if s.cfg.Inline {
@@ -123,7 +137,21 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.disp = disp
+	if b := s.cfg.Broker; b != nil {
+		s.registry.OnFirst = func(topic string) { b.Subscribe(topic) }
+		s.registry.OnLast = func(topic string) { b.Unsubscribe(topic) }
+		err := b.Start(func(topic string, t MessageType, data []byte) {
+			s.publishLocal(topic, t, data, nil)
+		})
+		if err != nil {
+			disp.Release(time.Second)
+			return nil, err
+		}
+	}
 	hooks := shard.Hooks{NewConn: s.newConn, Upgrade: s.upgradeInShard, Opened: func(*shard.Conn) { s.owed.Add(1) }}
+	if f := s.cfg.OnSlowConsumer; f != nil {
+		hooks.Slow = func(c *shard.Conn, evicted bool) { f(handle(c), evicted) }
+	}
 	for i := 0; i < s.cfg.Shards; i++ {
 		sh, err := shard.New(i, &s.shardCfg, hooks, disp)
 		if err != nil {
@@ -386,5 +414,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-sh.Done()
 	}
 	s.disp.Release(time.Second)
+	if s.cfg.Broker != nil {
+		if berr := s.cfg.Broker.Close(); err == nil {
+			err = berr
+		}
+	}
 	return err
 }

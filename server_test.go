@@ -20,26 +20,36 @@ import (
 // it down when the test ends.
 func start(t *testing.T, cfg shoal.Config) (*shoal.Server, string) {
 	t.Helper()
+	var srv *shoal.Server
+	addr := startRef(t, &srv, cfg)
+	return srv, addr
+}
+
+// startRef is start for handlers that use the server: *srv is set before
+// the server listens, which orders it before every handler call.
+func startRef(t *testing.T, srv **shoal.Server, cfg shoal.Config) string {
+	t.Helper()
 	cfg.Addr = "127.0.0.1:0"
 	if cfg.Handler == nil {
 		cfg.Handler = echo()
 	}
-	srv, err := shoal.New(cfg)
+	s, err := shoal.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, err := srv.Listen()
+	*srv = s
+	addr, err := s.Listen()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, shoal.ErrServerClosed) {
+		if err := s.Shutdown(ctx); err != nil && !errors.Is(err, shoal.ErrServerClosed) {
 			t.Errorf("Shutdown: %v", err)
 		}
 	})
-	return srv, addr.String()
+	return addr.String()
 }
 
 func echo() shoal.Handler {

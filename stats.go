@@ -18,8 +18,11 @@ type Stats struct {
 	SendRefused     uint64 // Sends refused by a full outbound queue
 	HandlerPanics   uint64
 	LoopPasses      uint64 // shard event-loop passes, all shards together
+	SlowEvictions   uint64 // subscribers closed (1008) for a full queue
+	SlowDrops       uint64 // published messages skipped for a full queue
 	// Closes counts ended connections by the close code that ended them;
 	// key 0 holds those without one (refused handshakes, for instance).
+	// Nil until a connection has ended.
 	Closes map[StatusCode]uint64
 }
 
@@ -44,6 +47,8 @@ func (s *Server) Stats() Stats {
 		SendRefused:     snap.SendRefused,
 		HandlerPanics:   s.disp.Panics(),
 		LoopPasses:      snap.LoopPasses,
+		SlowEvictions:   snap.SlowEvictions,
+		SlowDrops:       snap.SlowDrops,
 		Closes:          snap.Closes,
 	}
 }

@@ -117,6 +117,15 @@ func (e *CloseError) Error() string {
 // CloseCodeOf returns the close code that err calls for: the Code of a
 // ProtocolError or CloseError in err's chain, or false if there is none.
 func CloseCodeOf(err error) (StatusCode, bool) {
+	// The common, unwrapped cases first: errors.As allocates its target.
+	switch e := err.(type) {
+	case *ProtocolError:
+		return e.Code, true
+	case *CloseError:
+		return e.Code, true
+	case nil:
+		return 0, false
+	}
 	var pe *ProtocolError
 	if errors.As(err, &pe) {
 		return pe.Code, true

@@ -69,6 +69,9 @@ type Config struct {
 	MaxMessage     int64 // largest message, reassembled; over it: close 1009
 	MaxOutbound    int64 // bytes queued for sending; over it Admit refuses
 	MaxHeaderBytes int   // opening handshake header limit
+	// Nodes recycles outbound queue nodes; each shard gives its conns its
+	// own (nil: allocate).
+	Nodes *NodeCache
 }
 
 func (c *Config) maxMessage() int64 {
@@ -142,6 +145,7 @@ type Conn struct {
 func (c *Conn) Init(cfg *Config, start State) {
 	*c = Conn{cfg: cfg, state: start}
 	c.rules = codec.Rules{Role: cfg.Role, MaxPayload: cfg.maxMessage()}
+	c.out.cache = cfg.Nodes
 }
 
 // Role is the side of the connection this end plays.

@@ -2,7 +2,6 @@ package conn
 
 import (
 	"math/rand/v2"
-	"sync"
 
 	"github.com/shoalws/shoal/codec"
 	"github.com/shoalws/shoal/internal/bufpool"
@@ -22,17 +21,50 @@ type outNode struct {
 	pong bool
 }
 
-var nodes = sync.Pool{New: func() any { return new(outNode) }}
+// NodeCache recycles the nodes of outbound queues for the connections of
+// one shard. A broadcast to many connections queues a node on each, so
+// nodes come and go by the hundred thousand; a sync.Pool would be emptied
+// by every GC cycle in such bursts and allocate again. Not safe for
+// concurrent use: one shard thread owns it.
+type NodeCache struct {
+	free *outNode
+	n    int
+}
 
-// outQueue is a FIFO of frames. A linked list of pooled nodes, so that an
-// idle connection's queue is two nil pointers.
+// maxCachedNodes bounds what a cache keeps after a burst (8 MiB of
+// 32-byte nodes): room for a shard's bursts between writes.
+const maxCachedNodes = 1 << 18
+
+func (nc *NodeCache) get() *outNode {
+	if nc == nil || nc.free == nil {
+		return new(outNode)
+	}
+	n := nc.free
+	nc.free, n.next = n.next, nil
+	nc.n--
+	return n
+}
+
+func (nc *NodeCache) put(n *outNode) {
+	*n = outNode{}
+	if nc == nil || nc.n >= maxCachedNodes {
+		return
+	}
+	n.next = nc.free
+	nc.free = n
+	nc.n++
+}
+
+// outQueue is a FIFO of frames. A linked list of recycled nodes, so that
+// an idle connection's queue is a few nil pointers.
 type outQueue struct {
 	head, tail *outNode
 	lastPong   *outNode // newest pong not yet begun, for coalescing
+	cache      *NodeCache
 }
 
 func (q *outQueue) push(b *bufpool.Buf, pong bool) *outNode {
-	n := nodes.Get().(*outNode)
+	n := q.cache.get()
 	n.buf, n.off, n.next, n.pong = b, 0, nil, pong
 	if q.tail == nil {
 		q.head = n
@@ -53,8 +85,7 @@ func (q *outQueue) pop() {
 		q.lastPong = nil
 	}
 	n.buf.Release()
-	*n = outNode{}
-	nodes.Put(n)
+	q.cache.put(n)
 }
 
 // dropUnstarted removes every frame not yet begun and returns their bytes.
@@ -72,8 +103,7 @@ func (q *outQueue) dropUnstarted() int64 {
 		next := n.next
 		dropped += int64(len(n.buf.B))
 		n.buf.Release()
-		*n = outNode{}
-		nodes.Put(n)
+		q.cache.put(n)
 		n = next
 	}
 	keep.next = nil

@@ -38,6 +38,7 @@ type Conn struct {
 	detached  bool  // hung up while paused: out of epoll until resumed
 	opened    bool  // the Open mail was pushed: a Close mail is owed
 	counted   int64 // this conn's share of the shard's queued-bytes stat
+	subs      []subscription
 
 	// shared with other goroutines
 	ending atomic.Bool // closing or closed: Send fails fast

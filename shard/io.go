@@ -281,6 +281,7 @@ func (s *Shard) markDirty(c *Conn) {
 }
 
 func (s *Shard) flushDirty() {
+	s.unflushed = 0
 	for i, c := range s.dirty {
 		s.dirty[i] = nil
 		c.dirty = false
@@ -334,6 +335,7 @@ func (s *Shard) finish(c *Conn, err error) {
 	reactor.Close(fd)
 	s.conns[fd] = nil
 	s.wheel.Stop(&c.timer)
+	s.unsubscribeAll(c)
 	c.ending.Store(true)
 	c.SetClosed(err)
 	s.live--

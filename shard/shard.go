@@ -26,6 +26,8 @@ type Config struct {
 	CloseTimeout     time.Duration // close handshake and lingering close
 	ReadBufferSize   int           // one per shard, lent to each read
 	Tick             time.Duration // timer granularity
+	SlowPolicy       SlowPolicy    // for published frames to a full queue
+	Registry         *Registry     // topics, shared by the server's shards
 }
 
 // Defaults for Config.
@@ -56,6 +58,9 @@ func (c *Config) withDefaults() *Config {
 	if d.Tick <= 0 {
 		d.Tick = DefaultTick
 	}
+	if d.Registry == nil {
+		d.Registry = NewRegistry(1)
+	}
 	return &d
 }
 
@@ -71,6 +76,10 @@ type Hooks struct {
 	// Opened runs when a connection's Open mail is pushed: a Close mail
 	// is owed from then on. May be nil.
 	Opened func(c *Conn)
+	// Slow reports a published frame that met a full outbound queue:
+	// evicted says whether the conn was closed (SlowEvict) or the frame
+	// skipped (SlowDrop). May be nil.
+	Slow func(c *Conn, evicted bool)
 }
 
 // Errors reported as a connection's end.
@@ -98,17 +107,30 @@ const (
 	cmdShutdown
 	cmdForce
 	cmdExit
+	cmdSubscribe
+	cmdUnsubscribe
+	cmdPublish
+	cmdBroadcast
 )
 
 // command is work posted to the shard from another goroutine.
 type command struct {
 	kind   cmdKind
 	c      *Conn
-	buf    *bufpool.Buf // send: the encoded frame; adopt: bytes read ahead
+	buf    *bufpool.Buf // send, publish: the encoded frame; adopt: bytes read ahead
 	code   codec.StatusCode
-	reason string
+	reason string // close: the reason; subscribe, publish: the topic
 	fd     int
 }
+
+// A shard writes before it has applied all its posted commands once at
+// least flushEvery frames wait, and on average framesPerWrite per
+// connection: early enough to bound the frames in flight, late enough
+// that each writev still carries several.
+const (
+	flushEvery     = 32 << 10
+	framesPerWrite = 16
+)
 
 // Shard is one reactor thread and the connections it owns.
 type Shard struct {
@@ -132,6 +154,7 @@ type Shard struct {
 
 	// owned by the shard thread
 	conns     []*Conn // indexed by fd
+	topics    map[string]*subscribers
 	listeners []int
 	listenOff int64 // clock until which accepting is paused (EMFILE)
 	wheel     *timewheel.Wheel[*Conn]
@@ -141,6 +164,7 @@ type Shard struct {
 	retrying  []*Conn
 	now       int64
 	cur       *Conn // the conn whose Input is running, for the Sink calls
+	unflushed int   // frames queued since the last flushDirty
 	shutting  bool
 	exit      bool // the server saw every OnClose: Run may return
 	live      int  // registered conns
@@ -155,12 +179,17 @@ func New(id int, cfg *Config, hooks Hooks, disp *mailbox.Dispatcher[*Conn]) (*Sh
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	// The shard's own copy of the conn settings, with its node cache.
+	connCfg := *cfg.Conn
+	connCfg.Nodes = new(conn.NodeCache)
+	cfg.Conn = &connCfg
 	s := &Shard{
 		id: id, cfg: cfg, hooks: hooks, disp: disp, poller: p,
 		start:   time.Now(),
 		done:    make(chan struct{}),
 		drained: make(chan struct{}),
 		readBuf: make([]byte, cfg.ReadBufferSize),
+		topics:  make(map[string]*subscribers),
 	}
 	// 1024 slots of one tick cover the common timeouts in one rotation.
 	s.wheel = timewheel.New[*Conn](cfg.Tick, 1024, 0)
@@ -346,6 +375,12 @@ func (s *Shard) applyCommands() {
 	for i := range cmds {
 		s.apply(&cmds[i])
 		cmds[i] = command{}
+		// A burst of publishes is written as it goes, not all at the end
+		// of the pass: the first bytes leave sooner, and the queue nodes
+		// in flight (and so the node cache) stay bounded.
+		if s.unflushed >= flushEvery && s.unflushed >= framesPerWrite*len(s.dirty) {
+			s.flushDirty()
+		}
 	}
 	s.mu.Lock()
 	s.spare = cmds[:0]
@@ -381,6 +416,14 @@ func (s *Shard) apply(cmd *command) {
 		s.forceAll()
 	case cmdExit:
 		s.shutting, s.exit = true, true
+	case cmdSubscribe:
+		s.subscribe(c, cmd.reason)
+	case cmdUnsubscribe:
+		s.unsubscribe(c, cmd.reason)
+	case cmdPublish:
+		s.fanOut(cmd, false)
+	case cmdBroadcast:
+		s.fanOut(cmd, true)
 	}
 }
 
@@ -397,6 +440,10 @@ func (s *Shard) discard(cmd *command) {
 		}
 	case cmdListen:
 		reactor.Close(cmd.fd)
+	case cmdSubscribe:
+		s.cfg.Registry.release(cmd.reason, s.id)
+	case cmdPublish, cmdBroadcast:
+		cmd.buf.Release()
 	}
 }
 

@@ -22,6 +22,8 @@ type Stats struct {
 	sendRefused     atomic.Uint64
 	queued          atomic.Int64
 	passes          atomic.Uint64
+	slowDrops       atomic.Uint64
+	slowEvictions   atomic.Uint64
 	// closes by the code that ended the connection: index code-1000 for
 	// 1000-1015, closesOther for the rest (3000-4999 and none).
 	closes      [16]atomic.Uint64
@@ -42,6 +44,8 @@ type Snapshot struct {
 	PausedReads     uint64
 	SendRefused     uint64
 	LoopPasses      uint64
+	SlowDrops       uint64
+	SlowEvictions   uint64
 	Closes          map[codec.StatusCode]uint64
 }
 
@@ -73,15 +77,23 @@ func (s *Shard) Snapshot(snap *Snapshot) {
 	snap.SendRefused += st.sendRefused.Load()
 	snap.QueuedBytes += st.queued.Load()
 	snap.LoopPasses += st.passes.Load()
-	if snap.Closes == nil {
-		snap.Closes = make(map[codec.StatusCode]uint64)
-	}
+	snap.SlowDrops += st.slowDrops.Load()
+	snap.SlowEvictions += st.slowEvictions.Load()
 	for i := range st.closes {
 		if n := st.closes[i].Load(); n > 0 {
-			snap.Closes[codec.StatusCode(1000+i)] += n
+			snap.addClose(codec.StatusCode(1000+i), n)
 		}
 	}
 	if n := st.closesOther.Load(); n > 0 {
-		snap.Closes[0] += n
+		snap.addClose(0, n)
 	}
+}
+
+// addClose counts closes, making the map only when there is one: a
+// monitor polling Stats of a quiet server allocates nothing.
+func (snap *Snapshot) addClose(code codec.StatusCode, n uint64) {
+	if snap.Closes == nil {
+		snap.Closes = make(map[codec.StatusCode]uint64)
+	}
+	snap.Closes[code] += n
 }
