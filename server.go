@@ -218,6 +218,8 @@ func (s *Server) deliver(c *shard.Conn, m *mailbox.Mail) {
 	case mailbox.Close:
 		defer s.owed.Add(-1)
 		s.cfg.Handler.OnClose(h, m.Err)
+	case mailbox.Barrier:
+		c.Shard().Barrier(c)
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 // under way, or with the codec's error for a code or reason that may not
 // be sent.
 func (c *Conn) Close(code codec.StatusCode, reason string) error {
-	if c.closeSent || c.state >= StateDraining {
+	if c.closeSent || c.closePending || c.state >= StateDraining {
 		return ErrClosed
 	}
 	payload, err := codec.AppendClosePayload(make([]byte, 0, codec.MaxControlPayload), code, reason)
@@ -38,17 +38,17 @@ func (c *Conn) Close(code codec.StatusCode, reason string) error {
 // begun are dropped (their bytes stop counting against the limit) and
 // the close frame goes out right after the frame being written, if any.
 func (c *Conn) Evict(code codec.StatusCode, reason string) error {
-	if c.closeSent || c.state >= StateDraining {
+	if c.closeSent || c.closePending || c.state >= StateDraining {
 		return ErrClosed
 	}
 	c.queued.Add(-c.out.dropUnstarted())
 	return c.Close(code, reason)
 }
 
-// Fail ends the connection because of err: for a peer's protocol error,
-// a close frame with the error's close code (1011 for errors that carry
-// none) and reason is queued unless a close was already sent, and no
-// more input is processed.
+// Fail ends the connection because of err: no more input is processed,
+// and, for a peer's protocol error, a close frame with the error's close
+// code (1011 for errors that carry none) and reason becomes pending (see
+// SendClose) unless a close was already sent.
 func (c *Conn) Fail(err error) {
 	if c.state >= StateDraining {
 		return
@@ -69,14 +69,26 @@ func (c *Conn) Fail(err error) {
 		if len(reason) > codec.MaxCloseReason {
 			reason = reason[:codec.MaxCloseReason]
 		}
-		payload, perr := codec.AppendClosePayload(make([]byte, 0, codec.MaxControlPayload), code, reason)
-		if perr != nil {
-			payload, _ = codec.AppendClosePayload(payload[:0], code, "")
-		}
-		c.queueControl(codec.OpClose, payload)
-		c.closeSent = true
+		c.closePending, c.pendingCode, c.pendingWhy = true, code, reason
 	}
 	c.endInput(StateDraining)
+}
+
+// SendClose queues the pending close frame. The owner calls it once the
+// handler has answered every message delivered before the close: "after
+// sending a Close frame, the endpoint MUST NOT send any more data
+// frames", so those answers must be queued first.
+func (c *Conn) SendClose() {
+	if !c.closePending || c.closeSent || c.state == StateClosed {
+		return
+	}
+	c.closePending = false
+	payload, err := codec.AppendClosePayload(make([]byte, 0, codec.MaxControlPayload), c.pendingCode, c.pendingWhy)
+	if err != nil {
+		payload, _ = codec.AppendClosePayload(payload[:0], c.pendingCode, "")
+	}
+	c.queueControl(codec.OpClose, payload)
+	c.closeSent = true
 }
 
 // peerClose handles the peer's close frame.
@@ -91,10 +103,9 @@ func (c *Conn) peerClose(payload []byte) {
 		// "If an endpoint receives a Close frame and did not previously
 		// send a Close frame, the endpoint MUST send a Close frame in
 		// response. [...] typically echoing the status code it received."
+		// It is pending until the messages before it are answered.
 		c.closeErr = &codec.CloseError{Code: code, Reason: string(reason)}
-		echo, _ := codec.AppendClosePayload(make([]byte, 0, 2), code, "")
-		c.queueControl(codec.OpClose, echo)
-		c.closeSent = true
+		c.closePending, c.pendingCode, c.pendingWhy = true, code, ""
 	}
 	c.endInput(StateDraining)
 }

@@ -117,8 +117,14 @@ type Conn struct {
 	paused bool // the sink refused a message; input waits in stash
 	// closeSent: our close frame is queued; no frame may follow it.
 	closeSent bool
-	closeRecv bool  // the peer's close frame arrived
-	closeErr  error // why the connection ended, for OnClose
+	closeRecv bool // the peer's close frame arrived
+	// closePending: input ended the conversation (the peer's close, a
+	// protocol error); our close frame waits for SendClose, so that the
+	// handler's answers to earlier messages go out before it.
+	closePending bool
+	pendingCode  codec.StatusCode
+	pendingWhy   string
+	closeErr     error // why the connection ended, for OnClose
 
 	stash *bufpool.Buf // input not yet parsed (see package doc)
 
@@ -153,6 +159,14 @@ func (c *Conn) Role() codec.Role { return c.cfg.Role }
 
 // State returns where the connection is in its life.
 func (c *Conn) State() State { return c.state }
+
+// ClosePending reports whether a close frame is owed to the peer and waits
+// for SendClose.
+func (c *Conn) ClosePending() bool { return c.closePending }
+
+// CloseSent reports whether this side's close frame is queued: nothing
+// more can be sent.
+func (c *Conn) CloseSent() bool { return c.closeSent }
 
 // CloseComplete reports whether both close frames have been exchanged:
 // the peer will send nothing more, so the socket can be closed as soon as

@@ -45,8 +45,11 @@ type gathered struct{ b []byte }
 
 func (g *gathered) Add(b []byte) bool { g.b = append(g.b, b...); return true }
 
-// drain writes out everything queued and returns it.
+// drain writes out everything queued and returns it. Like the shard once
+// the handler has seen every message (the recorder sees them at once), it
+// first releases a pending close.
 func drain(c *Conn) []byte {
+	c.SendClose()
 	var g gathered
 	c.Gather(&g)
 	c.Written(len(g.b))
@@ -370,6 +373,38 @@ func TestPeerCloseEchoed(t *testing.T) {
 	feed(c, &r, cframe(codec.OpClose, true, ""), 0)
 	if hs := serverFrames(t, drain(c)); len(hs) != 1 || hs[0].Op != codec.OpClose || hs[0].Length != 0 {
 		t.Fatalf("answer to an empty close: %v", hs)
+	}
+}
+
+// TestCloseWaitsForAnswers: a message and the peer's close in one read.
+// The handler's answer, queued after Input returned, must leave before
+// our close frame, and nothing may follow the close.
+func TestCloseWaitsForAnswers(t *testing.T) {
+	c := openConn(nil)
+	var r recorder
+	feed(c, &r, cat(text("question"), cframe(codec.OpClose, true, "\x03\xe8")), 0)
+	if !c.ClosePending() || c.HasOutput() {
+		t.Fatalf("pending %v, output %v: the close must wait for the answer", c.ClosePending(), c.HasOutput())
+	}
+	answer := bufpool.Get(32)
+	answer.B = AppendFrame(answer.B, codec.RoleServer, codec.OpText, []byte("answer"))
+	c.Admit(len(answer.B))
+	if err := c.Enqueue(answer); err != nil {
+		t.Fatalf("answer refused while the close is pending: %v", err)
+	}
+	c.SendClose()
+	late := bufpool.Get(32)
+	late.B = AppendFrame(late.B, codec.RoleServer, codec.OpText, []byte("late"))
+	c.Admit(len(late.B))
+	if err := c.Enqueue(late); !errors.Is(err, ErrClosed) {
+		t.Fatalf("frame after the close accepted: %v", err)
+	}
+	hs := serverFrames(t, drain(c))
+	if len(hs) != 2 || hs[0].Op != codec.OpText || hs[1].Op != codec.OpClose {
+		t.Fatalf("wrote %v, want the answer then the close", hs)
+	}
+	if !c.CloseComplete() {
+		t.Fatal("close handshake not complete")
 	}
 }
 

@@ -50,6 +50,7 @@ func FuzzInput(f *testing.F) {
 				t.Fatalf("delivered opcode %v", m.op)
 			}
 		}
+		c.SendClose() // the handler has seen every message
 		queued := c.Queued()
 		out := drain(c)
 		if int64(len(out)) != queued {

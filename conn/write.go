@@ -126,9 +126,11 @@ func (q *outQueue) clear() int64 {
 
 // Enqueue appends a data frame whose bytes were reserved with Admit. The
 // connection takes over b's reference. After this side's close frame
-// nothing may be sent: the frame is released and ErrClosed returned.
+// nothing may be sent: the frame is released and ErrClosed returned. A
+// connection whose input has ended but whose close is still pending
+// takes frames: they are the answers that must precede the close.
 func (c *Conn) Enqueue(b *bufpool.Buf) error {
-	if c.closeSent || c.state >= StateDraining {
+	if c.closeSent || c.state == StateClosed {
 		c.queued.Add(-int64(len(b.B)))
 		b.Release()
 		return ErrClosed

@@ -31,11 +31,13 @@ import (
 type Kind uint8
 
 // Kinds of mail. A connection's box receives one Open, then messages,
-// then one Close.
+// then one Close. A Barrier may come between: it tells the owner that
+// every mail before it has been delivered.
 const (
 	Open Kind = iota
 	Message
 	Close
+	Barrier
 )
 
 // Mail is one item in a mailbox.
@@ -142,7 +144,8 @@ func (d *Dispatcher[T]) Panics() uint64 { return d.panics.Load() }
 // blocks on the pool or the handler. It reports whether mb now holds its
 // limit of messages: the owner should stop reading until Resume. A
 // message whose Data has no Buf is copied, since it outlives the call.
-// Open and Close mails are never refused and do not count to the limit.
+// Open, Close and Barrier mails are never refused and do not count to
+// the limit.
 func (d *Dispatcher[T]) Push(mb *Mailbox[T], m *Mail) (full bool) {
 	if d.pool == nil {
 		d.run(mb, m)

@@ -36,6 +36,7 @@ type Conn struct {
 	dirty     bool  // in the shard's list of conns to flush
 	writeShut bool  // shutdown(SHUT_WR) done
 	detached  bool  // hung up while paused: out of epoll until resumed
+	barrier   bool  // a barrier mail was pushed for the pending close
 	opened    bool  // the Open mail was pushed: a Close mail is owed
 	counted   int64 // this conn's share of the shard's queued-bytes stat
 	subs      []subscription

@@ -216,8 +216,21 @@ func (s *Shard) after(c *Conn) {
 		// The handshake just completed: the open conn's deadlines start.
 		s.rearm(c)
 	}
-	if c.State() >= conn.StateClosing && c.closeAt == 0 {
+	if c.ClosePending() && !c.barrier {
+		// Input ended the conversation. Our close frame must follow the
+		// handler's answers to the messages before it: a barrier behind
+		// them in the mailbox releases it (see Barrier).
+		c.barrier = true
+		if c.opened {
+			s.disp.Push(&c.Box, mailbox.NewMail(mailbox.Barrier))
+		} else {
+			c.SendClose()
+		}
+	}
+	if c.CloseSent() {
 		c.ending.Store(true)
+	}
+	if c.State() >= conn.StateClosing && c.closeAt == 0 {
 		c.closeAt = s.now + int64(s.cfg.CloseTimeout)
 		s.rearm(c)
 	}
@@ -232,7 +245,7 @@ func (s *Shard) after(c *Conn) {
 // for the peer's FIN or the close deadline, so that closing does not
 // reset a connection whose peer has not read our last bytes yet.
 func (s *Shard) drainDone(c *Conn) {
-	if c.State() != conn.StateDraining || c.HasOutput() || c.writeShut {
+	if c.State() != conn.StateDraining || c.HasOutput() || c.writeShut || c.ClosePending() {
 		return
 	}
 	if c.CloseComplete() {

@@ -111,6 +111,7 @@ const (
 	cmdUnsubscribe
 	cmdPublish
 	cmdBroadcast
+	cmdBarrier
 )
 
 // command is work posted to the shard from another goroutine.
@@ -424,6 +425,11 @@ func (s *Shard) apply(cmd *command) {
 		s.fanOut(cmd, false)
 	case cmdBroadcast:
 		s.fanOut(cmd, true)
+	case cmdBarrier:
+		if !c.Closed() {
+			c.SendClose()
+			s.after(c)
+		}
 	}
 }
 
@@ -459,6 +465,12 @@ func (s *Shard) Retry(c *Conn) {
 // Resume is the mailbox hook for a box drained to half after the shard
 // paused reading.
 func (s *Shard) Resume(c *Conn) { s.post(command{kind: cmdResume, c: c}) }
+
+// Barrier is called when a conn's mailbox reaches the barrier pushed
+// after its close: every message before the close has been handled, and
+// the handler's sends for them are already in this shard's queue, ahead
+// of this command. Safe from any goroutine.
+func (s *Shard) Barrier(c *Conn) { s.post(command{kind: cmdBarrier, c: c}) }
 
 // Panicked is the mailbox hook for a handler panic: the conn is failed
 // with 1011.
