@@ -222,15 +222,6 @@ func (c *Conn) SetClosed(err error) {
 		}
 		c.closeErr = err
 	}
-	c.state = StateClosed
-	c.paused = false
-	if c.stash != nil {
-		c.stash.Release()
-		c.stash = nil
-	}
-	if c.msg != nil {
-		c.msg.Release()
-		c.msg = nil
-	}
+	c.endInput(StateClosed)
 	c.queued.Add(-c.out.clear())
 }
