@@ -5,7 +5,12 @@
 // conformance cases need it) and handlers that never block, run inline on
 // the shard threads unless -pool is given.
 //
+// With -broadcast every message received from any client is sent to every
+// connected client instead (encoded once, shared by all): the broadcast
+// benchmark target.
+//
 //	go run ./examples/echo -addr 127.0.0.1:9001
+//	go run ./examples/echo -addr 127.0.0.1:9001 -broadcast
 package main
 
 import (
@@ -25,8 +30,20 @@ func main() {
 	maxMsg := flag.Int64("maxmsg", 16<<20, "largest message in bytes")
 	shards := flag.Int("shards", 0, "reactor shards (0: one per CPU)")
 	pool := flag.Bool("pool", false, "run the handler on the worker pool instead of inline")
+	broadcast := flag.Bool("broadcast", false, "send every message to every client")
 	flag.Parse()
 
+	var srv *shoal.Server
+	handler := shoal.HandlerFuncs{
+		Message: func(c *shoal.Conn, m shoal.Message) {
+			if err := c.Send(m.Type, m.Data); err != nil && err != shoal.ErrClosed {
+				log.Printf("conn %d: %v", c.ID(), err)
+			}
+		},
+	}
+	if *broadcast {
+		handler.Message = func(c *shoal.Conn, m shoal.Message) { srv.Broadcast(m.Type, m.Data) }
+	}
 	srv, err := shoal.New(shoal.Config{
 		Addr:           *addr,
 		Shards:         *shards,
@@ -34,13 +51,7 @@ func main() {
 		MaxMessageSize: *maxMsg,
 		// A faithful echo holds a whole 16 MiB message for a slow reader.
 		MaxOutbound: *maxMsg + 1<<20,
-		Handler: shoal.HandlerFuncs{
-			Message: func(c *shoal.Conn, m shoal.Message) {
-				if err := c.Send(m.Type, m.Data); err != nil && err != shoal.ErrClosed {
-					log.Printf("conn %d: %v", c.ID(), err)
-				}
-			},
-		},
+		Handler:     handler,
 	})
 	if err != nil {
 		log.Fatal(err)
