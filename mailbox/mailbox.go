@@ -178,8 +178,10 @@ func (d *Dispatcher[T]) Push(mb *Mailbox[T], m *Mail) (full bool) {
 	return full
 }
 
-// Retry schedules a box that was left runnable. It reports false if the
-// pool is still full (the Retry hook has been called again).
+// Retry schedules a box the Retry hook handed out. It reports false if
+// the pool is still full: the box stays with the caller, who should keep
+// it in its place, ahead of boxes that asked later, and try again (the
+// hook is not called again). True means the box needs nothing more.
 func (d *Dispatcher[T]) Retry(mb *Mailbox[T]) bool {
 	mb.mu.Lock()
 	start := !mb.scheduled && mb.head != nil
@@ -187,11 +189,17 @@ func (d *Dispatcher[T]) Retry(mb *Mailbox[T]) bool {
 		mb.scheduled = true
 	}
 	mb.mu.Unlock()
-	d.waiting.Add(-1)
-	if !start {
-		return true
+	if start {
+		if err := d.pool.Invoke(mb); err != nil {
+			d.overloads.Add(1)
+			mb.mu.Lock()
+			mb.scheduled = false
+			mb.mu.Unlock()
+			return false
+		}
 	}
-	return d.start(mb)
+	d.waiting.Add(-1)
+	return true
 }
 
 func (d *Dispatcher[T]) start(mb *Mailbox[T]) bool {

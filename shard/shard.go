@@ -484,7 +484,9 @@ func (s *Shard) retryQueued() bool {
 }
 
 // retryBoxes schedules boxes that found the pool full, in the order they
-// asked, stopping at the first refusal (the pool is still full).
+// asked, stopping at the first refusal (the pool is still full); that box
+// keeps its place at the front, so a busy box that gave up its worker
+// cannot overtake one that has been waiting.
 func (s *Shard) retryBoxes() {
 	s.retryMu.Lock()
 	s.retrying = append(s.retrying, s.retries...)
@@ -493,12 +495,10 @@ func (s *Shard) retryBoxes() {
 	s.retryMu.Unlock()
 	i := 0
 	for ; i < len(s.retrying); i++ {
-		c := s.retrying[i]
-		s.retrying[i] = nil
-		if !s.disp.Retry(&c.Box) {
-			i++
+		if !s.disp.Retry(&s.retrying[i].Box) {
 			break
 		}
+		s.retrying[i] = nil
 	}
 	n := copy(s.retrying, s.retrying[i:])
 	clear(s.retrying[n:])
