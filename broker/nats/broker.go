@@ -219,6 +219,11 @@ func (b *Broker) Unsubscribe(topic string) error {
 	return sub.Unsubscribe()
 }
 
+// Conn returns the broker's NATS connection, for an application that
+// wants to exchange its own messages (state, requests) over the same
+// connection. Subjects under the broker's prefix are the broker's.
+func (b *Broker) Conn() *natsgo.Conn { return b.nc }
+
 // Stats returns the broker's counters.
 func (b *Broker) Stats() Stats {
 	b.mu.Lock()

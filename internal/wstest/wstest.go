@@ -11,6 +11,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/shoalws/shoal/codec"
@@ -24,7 +25,8 @@ type Client struct {
 }
 
 // Dial connects to addr and completes the opening handshake for target
-// (e.g. "/"), with extra header lines.
+// (e.g. "/"), with extra header lines; an "Origin" line becomes the
+// request's Origin, as a browser sends it.
 func Dial(addr, target string, header ...codec.HeaderField) (*Client, error) {
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -40,7 +42,14 @@ func Dial(addr, target string, header ...codec.HeaderField) (*Client, error) {
 
 func (c *Client) handshake(host, target string, header []codec.HeaderField) error {
 	key := codec.NewKey()
-	req := codec.ClientRequest{Host: host, Target: target, Key: key[:], Header: header}
+	req := codec.ClientRequest{Host: host, Target: target, Key: key[:]}
+	for _, h := range header {
+		if strings.EqualFold(h.Name, "Origin") {
+			req.Origin = h.Value
+		} else {
+			req.Header = append(req.Header, h)
+		}
+	}
 	b, err := req.Append(nil)
 	if err != nil {
 		return err
