@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shoalws/shoal/codec"
+	"github.com/shoalws/shoal/internal/wstest"
+)
+
+// The room members of the load test live in a separate process (this
+// test binary run again with loadClientEnv set), so that the server
+// process holds only its own sockets, well under the machine's limit of
+// 20,000 open files per process.
+
+const loadClientEnv = "SHOAL_CHAT_LOAD_CLIENT"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(loadClientEnv) != "" {
+		os.Exit(runLoadClient())
+	}
+	os.Exit(m.Run())
+}
+
+// BenchmarkRoomFanout puts N members (default 5,000; SHOAL_CHAT_MEMBERS
+// to change) in one room, then each iteration one more user says a
+// message and the benchmark waits until every member has received it:
+// the end-to-end fan-out of a chat message. It reports the latency to
+// the last member (p50 and max) and deliveries per second.
+func BenchmarkRoomFanout(b *testing.B) {
+	n := 5000
+	if v, err := strconv.Atoi(os.Getenv("SHOAL_CHAT_MEMBERS")); err == nil && v > 0 {
+		n = v
+	}
+	s, err := start(config{addr: "127.0.0.1:0", rate: 1e6})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.stop(b.Context())
+	began := time.Now()
+	members := spawnLoadClient(b, s.addr(), n)
+	joined := time.Since(began)
+	speaker, err := wstest.Dial(s.addr(), "/ws")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer speaker.Close()
+	join, _ := json.Marshal(map[string]string{"type": "join", "room": "big", "name": "speaker"})
+	speaker.WriteFrame(codec.OpText, true, join)
+	// Let the join's presence update pass before measuring.
+	time.Sleep(presenceDelay + time.Duration(n)*presencePerMember + 500*time.Millisecond)
+
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		say, _ := json.Marshal(map[string]string{"type": "say", "text": "seq " + strconv.Itoa(i)})
+		speaker.WriteFrame(codec.OpText, true, say)
+		if got := members.line(); got != "got "+strconv.Itoa(i) {
+			b.Fatalf("member process: %q", got)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(n), "members")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "ms-p50")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "ms-max")
+	b.ReportMetric(float64(b.N)*float64(n)/elapsed.Seconds(), "deliveries/s")
+	b.ReportMetric(joined.Seconds(), "s-to-join-all")
+	if st := s.srv.Stats(); st.SlowEvictions > 0 {
+		b.Fatalf("%d members evicted as slow consumers", st.SlowEvictions)
+	}
+}
+
+type loadClient struct {
+	b     *testing.B
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Reader
+}
+
+func spawnLoadClient(b *testing.B, addr string, n int) *loadClient {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), loadClientEnv+"="+addr+" "+strconv.Itoa(n))
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	lc := &loadClient{b: b, cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
+	b.Cleanup(func() {
+		stdin.Close()
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	if l := lc.line(); l != "ready" {
+		b.Fatalf("member process: %q", l)
+	}
+	return lc
+}
+
+// line reads the member process's next line, failing after 60 s.
+func (lc *loadClient) line() string {
+	got := make(chan string, 1)
+	go func() {
+		l, err := lc.out.ReadString('\n')
+		if err != nil {
+			l = "exited: " + err.Error()
+		}
+		got <- strings.TrimSpace(l)
+	}()
+	select {
+	case l := <-got:
+		return l
+	case <-time.After(60 * time.Second):
+		lc.cmd.Process.Kill()
+		lc.b.Fatal("member process silent for 60 s")
+		return ""
+	}
+}
+
+// runLoadClient joins n members to room "big", says "ready", then prints
+// "got K" each time every member has received the message "seq K". It
+// exits when its stdin closes.
+func runLoadClient() int {
+	f := strings.Fields(os.Getenv(loadClientEnv))
+	addr := f[0]
+	n, _ := strconv.Atoi(f[1])
+	conns := make([]*wstest.Client, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64) // joins in flight
+	for i := range conns {
+		c, err := wstest.Dial(addr, "/ws")
+		if err != nil {
+			fmt.Println("error:", err)
+			return 1
+		}
+		conns[i] = c
+		join, _ := json.Marshal(map[string]string{"type": "join", "room": "big", "name": "m" + strconv.Itoa(i)})
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			c.WriteFrame(codec.OpText, true, join)
+			c.Timeout = 60 * time.Second
+			for {
+				_, b, err := c.ReadMessage()
+				if err != nil || bytes.HasPrefix(b, []byte(`{"type":"joined"`)) {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	var mu sync.Mutex
+	counts := map[string]int{}
+	for _, c := range conns {
+		go func() {
+			c.Conn.SetReadDeadline(time.Time{})
+			c.Timeout = time.Hour
+			for {
+				_, b, err := c.ReadMessage()
+				if err != nil {
+					return
+				}
+				// Member lists are large and frequent; only chat messages
+				// are decoded.
+				if !bytes.HasPrefix(b, []byte(`{"type":"message"`)) {
+					continue
+				}
+				var m chatMessage
+				json.Unmarshal(b, &m)
+				seq, _ := strings.CutPrefix(m.Text, "seq ")
+				mu.Lock()
+				counts[seq]++
+				if counts[seq] == n {
+					fmt.Println("got", seq)
+					delete(counts, seq)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin)
+	return 0
+}
