@@ -50,6 +50,8 @@ func (c *Conn) Send(t MessageType, data []byte) error {
 	if c.sc.Ending() {
 		return ErrClosed
 	}
+	// A client's frames are masked: the payload is copied and masked in
+	// one pass by AppendFrame.
 	b := bufpool.Get(codec.MaxHeaderSize + len(data))
 	b.B = conn.AppendFrame(b.B, c.sc.Role(), codec.Opcode(t), data)
 	return c.sc.Shard().Send(&c.sc, b)

@@ -155,7 +155,13 @@ func (c *Conn) Init(cfg *Config, start State) {
 }
 
 // Role is the side of the connection this end plays.
-func (c *Conn) Role() codec.Role { return c.cfg.Role }
+func (c *Conn) Role() codec.Role { return c.rules.Role }
+
+// SetClient makes c the client end of its connection, whatever the
+// Config says: its frames are masked and masked frames from the peer are
+// refused (RFC 6455 §5.1). Call it right after Init, for a connection
+// this side dialed.
+func (c *Conn) SetClient() { c.rules.Role = codec.RoleClient }
 
 // State returns where the connection is in its life.
 func (c *Conn) State() State { return c.state }

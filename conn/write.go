@@ -177,7 +177,7 @@ func (c *Conn) queuePong(payload []byte) {
 // appendFrame encodes a whole frame in this connection's role: a client
 // masks every frame with a fresh key (RFC 6455 §5.3), a server never does.
 func (c *Conn) appendFrame(dst []byte, op codec.Opcode, payload []byte) []byte {
-	return AppendFrame(dst, c.cfg.Role, op, payload)
+	return AppendFrame(dst, c.rules.Role, op, payload)
 }
 
 // AppendFrame encodes one unfragmented frame as role would send it.

@@ -249,12 +249,26 @@ func (s *Shard) offer(c *Conn, b *bufpool.Buf) {
 		s.slow(c)
 		return
 	}
-	b.Ref()
+	if c.Role() == codec.RoleClient {
+		b = maskedCopy(b)
+	} else {
+		b.Ref()
+	}
 	if c.Enqueue(b) == nil {
 		s.stats.msgsOut.Add(1)
 		s.unflushed++
 		s.markDirty(c)
 	}
+}
+
+// maskedCopy re-encodes a shared server frame for a connection this side
+// dialed: a client masks every frame with its own fresh key (RFC 6455
+// §5.3), so such a frame cannot be shared.
+func maskedCopy(shared *bufpool.Buf) *bufpool.Buf {
+	h, n, _ := codec.DecodeHeader(shared.B)
+	b := bufpool.Get(len(shared.B) + 4)
+	b.B = conn.AppendFrame(b.B, codec.RoleClient, h.Op, shared.B[n:])
+	return b
 }
 
 func (s *Shard) slow(c *Conn) {

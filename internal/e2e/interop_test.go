@@ -269,3 +269,39 @@ func TestCoderThroughNetHTTPUpgrade(t *testing.T) {
 	}
 	c.Close(coder.StatusNormalClosure, "")
 }
+
+// TestShoalDialsGorilla: shoal's client role against gorilla's server:
+// masked frames gorilla accepts, sizes up to 1 MiB, and a close handshake
+// started by the client.
+func TestShoalDialsGorilla(t *testing.T) {
+	addr := startGorillaEcho(t)
+	got := make(chan shoal.Message, 16)
+	closed := make(chan error, 1)
+	srv, _ := startShoal(t, shoal.Config{Handler: shoal.HandlerFuncs{
+		Message: func(c *shoal.Conn, m shoal.Message) { got <- shoal.Message{Type: m.Type, Data: bytes.Clone(m.Data)} },
+		Close:   func(c *shoal.Conn, err error) { closed <- err },
+	}})
+	c, err := srv.Dial(context.Background(), "ws://"+addr+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range sizes {
+		want := payload(n)
+		if err := c.Send(shoal.Text, want); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case m := <-got:
+			if m.Type != shoal.Text || !bytes.Equal(m.Data, want) {
+				t.Fatalf("%d bytes: got %d bytes of %v", n, len(m.Data), m.Type)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no echo of %d bytes from gorilla", n)
+		}
+	}
+	c.Close(shoal.StatusNormalClosure, "bye")
+	var ce *shoal.CloseError
+	if err := <-closed; !errors.As(err, &ce) || ce.Code != shoal.StatusNormalClosure {
+		t.Fatalf("OnClose %v", err)
+	}
+}

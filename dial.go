@@ -1,0 +1,120 @@
+package shoal
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"time"
+
+	"github.com/shoalws/shoal/codec"
+	"github.com/shoalws/shoal/conn"
+	"github.com/shoalws/shoal/shard"
+)
+
+// DialOptions tune Dial. The zero value is fine.
+type DialOptions struct {
+	// Origin, if set, is sent as the Origin header.
+	Origin string
+	// Protocols are offered subprotocols, in order of preference.
+	Protocols []string
+	// Header holds extra request header lines (no Host, Upgrade,
+	// Connection, Origin or Sec-WebSocket-* lines: those are Dial's).
+	Header []codec.HeaderField
+	// Value is stored on the connection before OnOpen runs.
+	Value any
+}
+
+// ErrUnsupportedURL is returned by Dial for a URL it cannot dial.
+var ErrUnsupportedURL = errors.New("shoal: Dial needs a ws:// URL (terminate TLS outside shoal)")
+
+// Dial opens a client connection to a WebSocket server at rawURL
+// ("ws://host:port/path?query") and hands it to one of s's shards: from
+// then on it is served like every other connection, with no goroutine of
+// its own, and its messages reach Config.Handler (OnOpen first). The TCP
+// connect and the opening handshake run on the caller's goroutine,
+// bounded by ctx and Config.HandshakeTimeout; a refused handshake
+// returns an error wrapping codec.ErrBadStatus and the like.
+func (s *Server) Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, error) {
+	if opts == nil {
+		opts = &DialOptions{}
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "ws" || u.Host == "" {
+		return nil, ErrUnsupportedURL
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "80")
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.HandshakeTimeout)
+	defer cancel()
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		nc.SetDeadline(dl)
+	}
+	protocol, ahead, err := clientHandshake(nc, u, opts)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	nc.SetDeadline(time.Time{})
+	sc, err := s.handOver(nc, conn.StateOpen, ahead, func(sc *shard.Conn) {
+		sc.SetClient()
+		h := handle(sc)
+		h.protocol = protocol
+		if opts.Value != nil {
+			h.SetValue(opts.Value)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return handle(sc), nil
+}
+
+// clientHandshake sends the opening handshake on nc and reads the answer.
+// It returns the chosen subprotocol and any bytes read past the response
+// (the server's first frames).
+func clientHandshake(nc net.Conn, u *url.URL, opts *DialOptions) (string, []byte, error) {
+	key := codec.NewKey()
+	req := codec.ClientRequest{
+		Host: u.Host, Target: u.RequestURI(), Key: key[:],
+		Origin: opts.Origin, Protocols: opts.Protocols, Header: opts.Header,
+	}
+	b, err := req.Append(make([]byte, 0, 256))
+	if err != nil {
+		return "", nil, err
+	}
+	if _, err := nc.Write(b); err != nil {
+		return "", nil, err
+	}
+	buf := make([]byte, 0, 1024)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := nc.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		var resp codec.Response
+		m, perr := codec.ParseResponse(buf, codec.DefaultMaxHeaderBytes, &resp)
+		switch {
+		case perr == nil:
+			protocol, err := req.CheckResponse(&resp)
+			if err != nil {
+				return "", nil, err
+			}
+			return protocol, bytes.Clone(buf[m:]), nil
+		case !errors.Is(perr, codec.ErrNeedMore):
+			return "", nil, perr
+		case err != nil:
+			return "", nil, fmt.Errorf("shoal: reading the handshake response: %w", err)
+		}
+	}
+}
