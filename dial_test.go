@@ -33,6 +33,7 @@ func (h *collector) OnMessage(c *shoal.Conn, m shoal.Message) {
 	h.got[c.ID()] = append(h.got[c.ID()], shoal.Message{Type: m.Type, Data: bytes.Clone(m.Data)})
 	h.mu.Unlock()
 }
+
 // OnClose reports the first closes; a handler must never block on a
 // test that stopped listening.
 func (h *collector) OnClose(c *shoal.Conn, err error) {
