@@ -1,0 +1,178 @@
+// Package load drives a WebSocket server with many connections and
+// measures it: idle connections, echo round trips, broadcast fan-out and
+// connection churn. The connections belong to a shoal.Server in the
+// client role, so tens of thousands of them cost no goroutine each and
+// the load generator stays cheap next to the server it measures.
+package load
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoalws/shoal"
+)
+
+// headerLen is the part of every payload the scenarios own: a sequence
+// number (or publisher and sequence) then the send time.
+const headerLen = 16
+
+// receiver is what a dialed connection's Value holds: the scenario's
+// state for that connection. Calls for one connection never overlap
+// (shoal's actor guarantee), so receivers need no lock of their own for
+// receive-side state.
+type receiver interface {
+	onMessage(c *shoal.Conn, data []byte)
+	onClose(err error)
+}
+
+// dispatch is the client server's Handler: it hands each event to the
+// connection's receiver. It holds no state, so one value serves all.
+type dispatch struct{}
+
+func (dispatch) OnOpen(*shoal.Conn) {}
+
+func (dispatch) OnMessage(c *shoal.Conn, m shoal.Message) {
+	if r, ok := c.Value().(receiver); ok {
+		r.onMessage(c, m.Data)
+	}
+}
+
+func (dispatch) OnClose(c *shoal.Conn, err error) {
+	if r, ok := c.Value().(receiver); ok {
+		r.onClose(err)
+	}
+}
+
+// client is the shoal.Server whose dialed connections make the load.
+type client struct {
+	srv  *shoal.Server
+	url  string
+	base time.Time // timestamps are monotonic nanoseconds since base
+}
+
+func newClient(addr string) (*client, error) {
+	// Inline: receivers never block, and running them on the shard
+	// threads keeps the generator's own latency out of the numbers.
+	srv, err := shoal.New(shoal.Config{Handler: dispatch{}, Inline: true})
+	if err != nil {
+		return nil, err
+	}
+	return &client{srv: srv, url: "ws://" + addr + "/", base: time.Now()}, nil
+}
+
+// now is the monotonic time since c.base, the unit of payload timestamps.
+func (c *client) now() int64 { return int64(time.Since(c.base)) }
+
+// close ends every connection with a close handshake, bounded.
+func (c *client) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c.srv.Shutdown(ctx)
+}
+
+// dialAll opens len(values) connections, at most parallel at a time,
+// each carrying values[i] as its receiver. conns[i] is nil where the
+// dial failed; failures are counted and the first one is kept.
+func (c *client) dialAll(ctx context.Context, values []receiver, parallel int) (conns []*shoal.Conn, failed int, firstErr error) {
+	conns = make([]*shoal.Conn, len(values))
+	var next atomic.Int64
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range min(parallel, len(values)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(values) || ctx.Err() != nil {
+					return
+				}
+				sc, err := c.srv.Dial(ctx, c.url, &shoal.DialOptions{Value: values[i]})
+				mu.Lock()
+				if err != nil {
+					failed++
+					if firstErr == nil {
+						firstErr = err
+					}
+				}
+				conns[i] = sc
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil && firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return conns, failed, firstErr
+}
+
+// putHeader writes a sequence number and a timestamp at the start of b.
+func putHeader(b []byte, seq uint64, ts int64) {
+	binary.LittleEndian.PutUint64(b[0:8], seq)
+	binary.LittleEndian.PutUint64(b[8:16], uint64(ts))
+}
+
+// getHeader reads what putHeader wrote; ok is false for a short payload.
+func getHeader(b []byte) (seq uint64, ts int64, ok bool) {
+	if len(b) < headerLen {
+		return 0, 0, false
+	}
+	return binary.LittleEndian.Uint64(b[0:8]), int64(binary.LittleEndian.Uint64(b[8:16])), true
+}
+
+// seqCheck follows one ordered stream. A sequence number below the next
+// expected one arrived late: a reorder (or a duplicate). One above it
+// means the ones between are missing for now; they count as lost unless
+// they turn up later, which the caller finds by comparing totals sent
+// and received.
+type seqCheck struct{ next uint64 }
+
+// see records seq and reports whether it arrived in order.
+func (s *seqCheck) see(seq uint64) bool {
+	switch {
+	case seq == s.next:
+		s.next++
+		return true
+	case seq > s.next:
+		s.next = seq + 1
+		return true
+	}
+	return false
+}
+
+// isNormalClose reports whether err is a close this side expects: 1000
+// or 1001, which Shutdown sends.
+func isNormalClose(err error) bool {
+	var ce *shoal.CloseError
+	if !errors.As(err, &ce) {
+		return false
+	}
+	return ce.Code == shoal.StatusNormalClosure || ce.Code == shoal.StatusGoingAway
+}
+
+// waitUntil polls cond every millisecond until it holds or timeout
+// passes, and returns how long it waited and whether cond held.
+func waitUntil(timeout time.Duration, cond func() bool) (time.Duration, bool) {
+	start := time.Now()
+	for {
+		if cond() {
+			return time.Since(start), true
+		}
+		if time.Since(start) > timeout {
+			return time.Since(start), false
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

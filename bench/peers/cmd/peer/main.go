@@ -1,0 +1,49 @@
+// Command peer serves the benchmark's echo (or, with -broadcast, broadcast)
+// service with one of the compared WebSocket libraries:
+//
+//	go run ./peers/cmd/peer -lib gorilla -addr 127.0.0.1:9001 [-broadcast]
+//
+// It prints "ready <addr>" on stdout once listening, and stops on SIGINT or
+// SIGTERM.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/shoalws/shoal/bench/peers"
+)
+
+func main() {
+	names := make([]string, 0, len(peers.Libs))
+	for name := range peers.Libs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	lib := flag.String("lib", "shoal", "library: "+strings.Join(names, ", "))
+	addr := flag.String("addr", "127.0.0.1:9001", "listen address (host:port)")
+	broadcast := flag.Bool("broadcast", false, "send every message to every client instead of echoing it")
+	flag.Parse()
+
+	srv, ok := peers.Libs[*lib]
+	if !ok {
+		log.Fatalf("peer: unknown -lib %q (want one of %s)", *lib, strings.Join(names, ", "))
+	}
+	// Ask for the signals before listening, so one sent just after
+	// "ready" is never lost.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	bound, stop, err := srv.Serve(*addr, *broadcast)
+	if err != nil {
+		log.Fatalf("peer: %s: %v", *lib, err)
+	}
+	fmt.Printf("ready %s\n", bound)
+	<-sig
+	stop()
+}

@@ -1,0 +1,49 @@
+package peers
+
+import (
+	"context"
+	"time"
+
+	"github.com/shoalws/shoal"
+)
+
+// shoalServer mirrors examples/echo: the reference the others are measured
+// against.
+type shoalServer struct{}
+
+func (shoalServer) Serve(addr string, broadcast bool) (string, func(), error) {
+	var srv *shoal.Server
+	handler := shoal.HandlerFuncs{
+		// Send copies into the connection's outbound queue and never
+		// blocks; ErrOutboundFull or ErrClosed concern that peer alone.
+		Message: func(c *shoal.Conn, m shoal.Message) { _ = c.Send(m.Type, m.Data) },
+	}
+	if broadcast {
+		// Broadcast encodes the frame once and queues a reference to it
+		// on every connection, each shard fanning out to its own.
+		handler.Message = func(_ *shoal.Conn, m shoal.Message) { _ = srv.Broadcast(m.Type, m.Data) }
+	}
+	srv, err := shoal.New(shoal.Config{
+		Addr: addr,
+		// The handlers never block, so they run on the shard threads:
+		// no hand-off to the worker pool, the lowest latency and CPU.
+		Inline:         true,
+		MaxMessageSize: MaxMessage,
+		// A faithful echo holds a whole 16 MiB message for a slow reader.
+		MaxOutbound: MaxMessage + 1<<20,
+		Handler:     handler,
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	bound, err := srv.Listen()
+	if err != nil {
+		return "", nil, err
+	}
+	stop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}
+	return bound.String(), stop, nil
+}
