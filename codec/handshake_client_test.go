@@ -481,19 +481,7 @@ func FuzzParseResponse(f *testing.F) {
 func checkParseResponse(t *testing.T, b []byte, maxHeader int) {
 	var resp Response
 	n, err := ParseResponse(b, maxHeader, &resp)
-	limit := headerLimit(maxHeader)
-	switch {
-	case n < 0 || n > len(b) || n > limit:
-		t.Fatalf("n = %d out of range (len %d, limit %d)", n, len(b), limit)
-	case err != nil && n != 0:
-		t.Fatalf("error %v with n = %d", err, n)
-	case !isSentinel(err) && err != nil:
-		t.Fatalf("unexpected error %#v", err)
-	case err == ErrNeedMore && len(b) >= limit:
-		t.Fatalf("ErrNeedMore with %d bytes, limit %d", len(b), limit)
-	case err == ErrHeaderTooLarge && len(b) < limit:
-		t.Fatalf("ErrHeaderTooLarge with %d bytes, limit %d", len(b), limit)
-	case err != nil:
+	if !checkParseContract(t, b, maxHeader, n, err) {
 		return
 	}
 	for _, s := range [][]byte{resp.Accept, resp.Protocol, resp.head} {

@@ -823,19 +823,7 @@ func FuzzParseRequest(f *testing.F) {
 func checkParseRequest(t *testing.T, b []byte, maxHeader int) {
 	var req Request
 	n, err := ParseRequest(b, maxHeader, &req)
-	limit := headerLimit(maxHeader)
-	switch {
-	case n < 0 || n > len(b) || n > limit:
-		t.Fatalf("n = %d out of range (len %d, limit %d)", n, len(b), limit)
-	case err != nil && n != 0:
-		t.Fatalf("error %v with n = %d", err, n)
-	case !isSentinel(err) && err != nil:
-		t.Fatalf("unexpected error %#v", err)
-	case err == ErrNeedMore && len(b) >= limit:
-		t.Fatalf("ErrNeedMore with %d bytes, limit %d", len(b), limit)
-	case err == ErrHeaderTooLarge && len(b) < limit:
-		t.Fatalf("ErrHeaderTooLarge with %d bytes, limit %d", len(b), limit)
-	case err != nil:
+	if !checkParseContract(t, b, maxHeader, n, err) {
 		return
 	}
 	for _, s := range [][]byte{req.Method, req.Target, req.Path, req.Query, req.Host, req.Origin, req.Key, req.head} {
@@ -864,6 +852,26 @@ func checkParseRequest(t *testing.T, b []byte, maxHeader int) {
 	if _, err := c.CheckResponse(&r); err != nil {
 		t.Fatalf("CheckResponse(AppendAccept) = %v for %q", err, resp)
 	}
+}
+
+// checkParseContract checks what ParseRequest and ParseResponse promise
+// about n and their errors for input b, and reports whether they parsed.
+func checkParseContract(t *testing.T, b []byte, maxHeader, n int, err error) bool {
+	t.Helper()
+	limit := headerLimit(maxHeader)
+	switch {
+	case n < 0 || n > len(b) || n > limit:
+		t.Fatalf("n = %d out of range (len %d, limit %d)", n, len(b), limit)
+	case err != nil && n != 0:
+		t.Fatalf("error %v with n = %d", err, n)
+	case !isSentinel(err) && err != nil:
+		t.Fatalf("unexpected error %#v", err)
+	case err == ErrNeedMore && len(b) >= limit:
+		t.Fatalf("ErrNeedMore with %d bytes, limit %d", len(b), limit)
+	case err == ErrHeaderTooLarge && len(b) < limit:
+		t.Fatalf("ErrHeaderTooLarge with %d bytes, limit %d", len(b), limit)
+	}
+	return err == nil
 }
 
 func firstProtocol(req *Request) []byte {
