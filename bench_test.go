@@ -208,7 +208,7 @@ func BenchmarkPublish(b *testing.B) {
 				srv.Shutdown(ctx)
 			}()
 			clients := spawnClients(b, addr.String(), subs, "drain")
-			defer clients.stop()
+			defer clients.Stop()
 			waitFor(b, func() bool { return subscribed.Load() == int64(subs) })
 			payload := bytes.Repeat([]byte("p"), 64)
 			frame := int64(len(payload) + 2)

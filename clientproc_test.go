@@ -1,11 +1,9 @@
 package shoal_test
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalws/shoal/internal/childproc"
 	"github.com/shoalws/shoal/internal/wstest"
 )
 
@@ -21,15 +20,6 @@ import (
 // parent talks to it over stdin and stdout, one line at a time.
 
 const clientProcessEnv = "SHOAL_TEST_CLIENT_PROCESS"
-
-// clientProc is a running client process.
-type clientProc struct {
-	t     testing.TB
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	out   *bufio.Reader
-	done  bool
-}
 
 // spawnClients starts a client process holding n connections to addr.
 // mode says what they do:
@@ -44,69 +34,16 @@ type clientProc struct {
 //
 // The process answers "ready" once every connection is open, and for
 // expect, "done" or "error: ..." when every reading connection is through.
-func spawnClients(t testing.TB, addr string, n int, mode ...string) *clientProc {
+func spawnClients(t testing.TB, addr string, n int, mode ...string) *childproc.Proc {
 	t.Helper()
 	if len(mode) == 0 {
 		mode = []string{"hold"}
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), clientProcessEnv+"="+strings.Join(append([]string{addr, strconv.Itoa(n)}, mode...), " "))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &clientProc{t: t, cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
-	t.Cleanup(p.stop)
-	if line := p.line(30 * time.Second); line != "ready" {
+	p := childproc.Start(t, clientProcessEnv+"="+strings.Join(append([]string{addr, strconv.Itoa(n)}, mode...), " "))
+	if line := p.Line(30 * time.Second); line != "ready" {
 		t.Fatalf("client process: %q", line)
 	}
 	return p
-}
-
-// line reads the process's next line, or fails the test after d.
-func (p *clientProc) line(d time.Duration) string {
-	p.t.Helper()
-	got := make(chan string, 1)
-	go func() {
-		l, err := p.out.ReadString('\n')
-		if err != nil {
-			l = "exited: " + err.Error()
-		}
-		got <- strings.TrimSpace(l)
-	}()
-	select {
-	case l := <-got:
-		return l
-	case <-time.After(d):
-		p.cmd.Process.Kill()
-		p.t.Fatalf("client process silent for %v", d)
-		return ""
-	}
-}
-
-// stop closes every connection and waits for the process to exit.
-func (p *clientProc) stop() {
-	if p.done {
-		return
-	}
-	p.done = true
-	p.stdin.Close()
-	exited := make(chan error, 1)
-	go func() { exited <- p.cmd.Wait() }()
-	select {
-	case <-exited:
-	case <-time.After(30 * time.Second):
-		p.cmd.Process.Kill()
-		<-exited
-	}
 }
 
 // runClientProcess is the client process's main.

@@ -227,7 +227,7 @@ func TestGoroutinesIndependentOfConns(t *testing.T) {
 	clients := spawnClients(t, addr, conns)
 	waitFor(t, func() bool { return srv.Stats().Conns == conns })
 	during := runtime.NumGoroutine()
-	clients.stop()
+	clients.Stop()
 	t.Logf("goroutines: %d before, %d with %d conns (shards %d, workers %d)", before, during, conns, shards, workers)
 	// The test binary's own goroutines are in "before"; the pool may have
 	// started up to its size since.

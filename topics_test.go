@@ -45,7 +45,7 @@ func TestPublishThousandSubscribers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := clients.line(60 * time.Second); got != "done" {
+	if got := clients.Line(60 * time.Second); got != "done" {
 		t.Fatal(got)
 	}
 	st := srv.Stats()
@@ -252,7 +252,7 @@ func TestSlowConsumers(t *testing.T) {
 			for i := 0; i < msgs; i++ {
 				if i > 0 && i%round == 0 {
 					want := "at " + strconv.Itoa(i)
-					for got := clients.line(30 * time.Second); got != want; got = clients.line(30 * time.Second) {
+					for got := clients.Line(30 * time.Second); got != want; got = clients.Line(30 * time.Second) {
 						if !strings.HasPrefix(got, "at ") {
 							t.Fatal(got)
 						}
@@ -264,7 +264,7 @@ func TestSlowConsumers(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if got := clients.line(60 * time.Second); got != "done" {
+			if got := clients.Line(60 * time.Second); got != "done" {
 				t.Fatal(got)
 			}
 			st := srv.Stats()

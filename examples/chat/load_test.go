@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/shoalws/shoal/codec"
+	"github.com/shoalws/shoal/internal/childproc"
 	"github.com/shoalws/shoal/internal/wstest"
 )
 
@@ -68,7 +67,7 @@ func BenchmarkRoomFanout(b *testing.B) {
 		t0 := time.Now()
 		say, _ := json.Marshal(map[string]string{"type": "say", "text": "seq " + strconv.Itoa(i)})
 		speaker.WriteFrame(codec.OpText, true, say)
-		if got := members.line(); got != "got "+strconv.Itoa(i) {
+		if got := members.Line(60 * time.Second); got != "got "+strconv.Itoa(i) {
 			b.Fatalf("member process: %q", got)
 		}
 		lat = append(lat, time.Since(t0))
@@ -86,58 +85,14 @@ func BenchmarkRoomFanout(b *testing.B) {
 	}
 }
 
-type loadClient struct {
-	b     *testing.B
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	out   *bufio.Reader
-}
-
-func spawnLoadClient(b *testing.B, addr string, n int) *loadClient {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), loadClientEnv+"="+addr+" "+strconv.Itoa(n))
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	lc := &loadClient{b: b, cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
-	b.Cleanup(func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	if l := lc.line(); l != "ready" {
+// spawnLoadClient starts the member process and waits until all n
+// members have joined.
+func spawnLoadClient(b *testing.B, addr string, n int) *childproc.Proc {
+	p := childproc.Start(b, loadClientEnv+"="+addr+" "+strconv.Itoa(n))
+	if l := p.Line(60 * time.Second); l != "ready" {
 		b.Fatalf("member process: %q", l)
 	}
-	return lc
-}
-
-// line reads the member process's next line, failing after 60 s.
-func (lc *loadClient) line() string {
-	got := make(chan string, 1)
-	go func() {
-		l, err := lc.out.ReadString('\n')
-		if err != nil {
-			l = "exited: " + err.Error()
-		}
-		got <- strings.TrimSpace(l)
-	}()
-	select {
-	case l := <-got:
-		return l
-	case <-time.After(60 * time.Second):
-		lc.cmd.Process.Kill()
-		lc.b.Fatal("member process silent for 60 s")
-		return ""
-	}
+	return p
 }
 
 // runLoadClient joins n members to room "big", says "ready", then prints
