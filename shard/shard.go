@@ -27,7 +27,7 @@ type Config struct {
 	ReadBufferSize   int           // one per shard, lent to each read
 	Tick             time.Duration // timer granularity
 	SlowPolicy       SlowPolicy    // for published frames to a full queue
-	Registry         *Registry     // topics, shared by the server's shards
+	Registry         *Registry     // topics, shared by the server's shards; nil: the shard's own
 }
 
 // Defaults for Config.
@@ -57,9 +57,6 @@ func (c *Config) withDefaults() *Config {
 	}
 	if d.Tick <= 0 {
 		d.Tick = DefaultTick
-	}
-	if d.Registry == nil {
-		d.Registry = NewRegistry(1)
 	}
 	return &d
 }
@@ -180,6 +177,10 @@ func New(id int, cfg *Config, hooks Hooks, disp *mailbox.Dispatcher[*Conn]) (*Sh
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	if cfg.Registry == nil {
+		// A shard on its own: a registry with room for its index.
+		cfg.Registry = NewRegistry(id + 1)
+	}
 	// The shard's own copy of the conn settings, with its node cache.
 	connCfg := *cfg.Conn
 	connCfg.Nodes = new(conn.NodeCache)
