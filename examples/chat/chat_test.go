@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -169,7 +170,10 @@ func TestLeaveAndDisconnectUpdatePresence(t *testing.T) {
 // unknown types and rate-limit breaches get an error message, and the
 // connection goes on working.
 func TestErrorsKeepConnectionUsable(t *testing.T) {
-	s := startChat(t, "")
+	// The test moves the rate limiter's clock itself.
+	var skew atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	s := startWith(t, config{addr: "127.0.0.1:0", now: clock})
 	u := connect(t, s)
 	bad := []map[string]string{
 		{"type": "join", "room": "lobby", "name": ""},
@@ -203,7 +207,7 @@ func TestErrorsKeepConnectionUsable(t *testing.T) {
 	if !limited {
 		t.Fatal("30 messages at once were not rate limited")
 	}
-	time.Sleep(time.Second) // the bucket refills
+	skew.Add(int64(time.Second)) // a second later the bucket has refilled
 	u.send(map[string]string{"type": "say", "text": "still here"})
 	u.await("message", func(e event) bool { return e.Text == "still here" })
 	// A frame larger than any chat message is closed with 1009.
@@ -216,6 +220,30 @@ func TestErrorsKeepConnectionUsable(t *testing.T) {
 // TestRejoinAndSameName: a user coming back under the same name before
 // the old connection has timed out is let in, and a repeated join answers
 // with a fresh snapshot.
+// TestRateLimitBucket: a burst of rateBurst, then ratePerSec a second.
+func TestRateLimitBucket(t *testing.T) {
+	t0 := time.Unix(1700000000, 0)
+	s := session{tokens: rateBurst, refilled: t0}
+	for i := 0; i < rateBurst; i++ {
+		if !s.allow(t0, ratePerSec) {
+			t.Fatalf("message %d of the burst refused", i)
+		}
+	}
+	if s.allow(t0, ratePerSec) {
+		t.Fatal("a message past the burst allowed at once")
+	}
+	if !s.allow(t0.Add(time.Second/ratePerSec), ratePerSec) || s.allow(t0.Add(time.Second/ratePerSec), ratePerSec) {
+		t.Fatal("after 1/rate seconds exactly one more message must pass")
+	}
+	later, got := t0.Add(time.Hour), 0
+	for s.allow(later, ratePerSec) {
+		got++
+	}
+	if got != rateBurst {
+		t.Fatalf("after an hour %d messages pass, want the burst of %d", got, rateBurst)
+	}
+}
+
 func TestRejoinAndSameName(t *testing.T) {
 	s := startChat(t, "")
 	ghost := connect(t, s)

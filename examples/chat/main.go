@@ -45,12 +45,18 @@ type config struct {
 	addr string  // listen address
 	nats string  // NATS URL; empty: run alone
 	rate float64 // messages a second per connection; 0: ratePerSec
+	// now is the clock of rate limits and timestamps (tests move it);
+	// nil: time.Now.
+	now func() time.Time
 }
 
 func start(cfg config) (*service, error) {
 	s := &service{app: newApp()}
 	if cfg.rate > 0 {
 		s.app.rate = cfg.rate
+	}
+	if cfg.now != nil {
+		s.app.now = cfg.now
 	}
 	scfg := shoal.Config{
 		Handler:        s.app.handler(),
