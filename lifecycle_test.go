@@ -164,6 +164,7 @@ func TestPingKeepsAnsweringPeerAlive(t *testing.T) {
 	srv, addr := start(t, shoal.Config{PingInterval: 150 * time.Millisecond, PongTimeout: 300 * time.Millisecond})
 	alive := dial(t, addr)
 	silent := dial(t, addr)
+	var answered atomic.Int64
 	go func() {
 		for {
 			f, err := alive.ReadFrame()
@@ -172,6 +173,7 @@ func TestPingKeepsAnsweringPeerAlive(t *testing.T) {
 			}
 			if f.Op == codec.OpPing {
 				alive.WriteFrame(codec.OpPong, true, f.Payload)
+				answered.Add(1)
 			}
 		}
 	}()
@@ -183,7 +185,10 @@ func TestPingKeepsAnsweringPeerAlive(t *testing.T) {
 	if err := silent.ExpectEOF(); err != nil {
 		t.Fatalf("silent peer not dropped: %v", err)
 	}
-	time.Sleep(500 * time.Millisecond) // several ping rounds for the live one
+	// The live one outlasts several ping rounds, each longer than the
+	// pong timeout would allow a silent peer.
+	n := answered.Load()
+	waitFor(t, func() bool { return answered.Load() >= n+3 })
 	if st := srv.Stats(); st.Conns != 1 {
 		t.Fatalf("%d conns open, want the answering one", st.Conns)
 	}
