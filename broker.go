@@ -8,7 +8,9 @@ package shoal
 // subscribers, and Subscribe and Unsubscribe as topics gain their first
 // subscriber on this node and lose their last. A Broker hands messages
 // from other nodes (never this node's own) to the deliver function given
-// to Start, in the order each remote publisher published them.
+// to Start, in the order each remote publisher published them. Its
+// methods are called from any goroutine, concurrently, and must not block
+// for long: Subscribe and Unsubscribe run with a topic's lock held.
 type Broker interface {
 	// Start begins delivery of remote messages. New calls it once, before
 	// any other method.

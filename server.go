@@ -81,7 +81,8 @@ type Config struct {
 	Broker Broker
 }
 
-// Server serves WebSocket connections on a set of shards.
+// Server serves WebSocket connections on a set of shards. Its methods are
+// safe for concurrent use; none of them waits for a connection's I/O.
 type Server struct {
 	cfg      Config
 	connCfg  conn.Config

@@ -28,4 +28,8 @@
 // Rules that span frames (continuations, interleaved control frames,
 // message size) belong to the connection that reassembles messages; the
 // codec supplies their sentinel errors.
+//
+// Concurrency: the functions keep no state and are safe for concurrent use
+// on distinct buffers; a UTF8Validator, Request or Response is a value for
+// one goroutine at a time.
 package codec

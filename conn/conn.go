@@ -106,7 +106,8 @@ type Sink interface {
 }
 
 // Conn is one connection's protocol state. The zero value is not usable;
-// call Init.
+// call Init. It belongs to one goroutine (the owning shard's thread),
+// except Admit, Unadmit and Queued, which are safe from any goroutine.
 type Conn struct {
 	// immutable after Init
 	cfg   *Config

@@ -94,7 +94,9 @@ type Hooks[T any] struct {
 	Retry func(owner T)
 }
 
-// Dispatcher schedules mailboxes on a pool, or delivers inline.
+// Dispatcher schedules mailboxes on a pool, or delivers inline. Push and
+// Retry for one box come from its owner, one call at a time (a shard
+// thread); the counters, Running and Release are safe from any goroutine.
 type Dispatcher[T any] struct {
 	pool  *ants.PoolWithFuncGeneric[*Mailbox[T]] // nil: inline
 	limit int32

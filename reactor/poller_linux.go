@@ -41,7 +41,9 @@ type Loop interface {
 	Pending() bool
 }
 
-// Poller is one epoll instance with its wake-up eventfd.
+// Poller is one epoll instance with its wake-up eventfd. Wake is safe
+// from any goroutine; Add, Modify and Remove are too (epoll_ctl is), but a
+// shard calls them only from the thread in Run; Close comes after Run.
 type Poller struct {
 	// immutable after New
 	epfd   int

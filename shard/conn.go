@@ -12,7 +12,9 @@ import (
 
 // Conn is one connection as its shard sees it: the protocol state, the
 // mailbox, the timer and the socket, in one allocation. The public API
-// embeds it and reaches it through methods that post to the shard.
+// embeds it and reaches it through methods that post to the shard. Its
+// state belongs to the shard thread; ID, RemoteAddr, Shard and Ending,
+// and conn.Conn's Admit, Unadmit and Queued, are safe from any goroutine.
 type Conn struct {
 	// owned by the shard thread, except what conn.Conn says
 	conn.Conn

@@ -130,7 +130,10 @@ const (
 	framesPerWrite = 16
 )
 
-// Shard is one reactor thread and the connections it owns.
+// Shard is one reactor thread and the connections it owns. Run, and the
+// reactor.Loop methods it drives (Ready, Flush, Pending), belong to the
+// shard's thread; every other method posts to it and is safe from any
+// goroutine.
 type Shard struct {
 	// immutable after New
 	id      int

@@ -66,7 +66,8 @@ type Stats struct {
 // ErrClosed is returned after Close.
 var ErrClosed = errors.New("nats broker: closed")
 
-// Broker is a shoal.Broker on a NATS connection.
+// Broker is a shoal.Broker on a NATS connection. Its methods are safe for
+// concurrent use.
 type Broker struct {
 	// immutable after New
 	nc     *natsgo.Conn

@@ -11,7 +11,9 @@ import (
 )
 
 // Buf is a pooled buffer with a reference count. B's capacity is the size
-// class; its length is the caller's business.
+// class; its length is the caller's business. Ref, Release and Refs are
+// safe from any goroutine; B is written only while one holder has it
+// alone, before it is shared.
 type Buf struct {
 	B     []byte
 	refs  atomic.Int32

@@ -17,7 +17,8 @@ import (
 	"github.com/shoalws/shoal/codec"
 )
 
-// Client is one raw connection.
+// Client is one raw connection. Like a net.Conn, it may be read by one
+// goroutine while another writes; reads (and writes) must not overlap.
 type Client struct {
 	Conn    net.Conn
 	r       *bufio.Reader
