@@ -94,7 +94,8 @@ type Server struct {
 	registry *shard.Registry
 
 	mu        sync.Mutex
-	closing   bool
+	closing   bool        // under mu, with listeners
+	closed    atomic.Bool // closing, read without mu by every Publish
 	done      chan struct{} // closed by Shutdown
 	listeners []net.Listener
 }
@@ -381,6 +382,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return ErrServerClosed
 	}
 	s.closing = true
+	s.closed.Store(true)
 	close(s.done)
 	for _, l := range s.listeners {
 		l.Close()

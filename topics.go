@@ -98,8 +98,5 @@ func encodeShared(t MessageType, data []byte) *bufpool.Buf {
 	return b
 }
 
-func (s *Server) isClosing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closing
-}
+// isClosing is read on every publish: an atomic, not the server's mutex.
+func (s *Server) isClosing() bool { return s.closed.Load() }
