@@ -52,7 +52,6 @@ func (s *Shard) register(c *Conn, ahead *bufpool.Buf) {
 		s.conns = append(s.conns, make([]*Conn, max(64, len(s.conns)))...)
 	}
 	s.conns[fd] = c
-	s.live++
 	s.stats.open.Add(1)
 	c.lastRead = s.clock()
 	if c.State() == conn.StateHandshake {
@@ -351,7 +350,6 @@ func (s *Shard) finish(c *Conn, err error) {
 	s.unsubscribeAll(c)
 	c.ending.Store(true)
 	c.SetClosed(err)
-	s.live--
 	s.stats.open.Add(-1)
 	s.stats.queued.Add(-c.counted)
 	c.counted = 0

@@ -168,7 +168,6 @@ type Shard struct {
 	unflushed int   // frames queued since the last flushDirty
 	shutting  bool
 	exit      bool // the server saw every OnClose: Run may return
-	live      int  // registered conns
 
 	stats Stats
 }
@@ -334,7 +333,7 @@ func (s *Shard) Flush() (time.Duration, bool) {
 	s.retryBoxes()
 	s.wheel.Advance(s.now, s.onTimer)
 	s.flushDirty()
-	if s.shutting && s.live == 0 {
+	if s.shutting && s.stats.open.Load() == 0 {
 		select {
 		case <-s.drained:
 		default:
