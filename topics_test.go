@@ -161,36 +161,29 @@ func TestSubscribeRacesPublish(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
+	// repeat runs f on its own goroutine until stop closes.
+	repeat := func(f func()) {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					f()
+				}
+			}
+		})
+	}
 	for g := 0; g < 4; g++ {
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				c := conns[rand.IntN(n)]
-				topic := "t" + strconv.Itoa(rand.IntN(3))
-				if rand.IntN(2) == 0 {
-					srv.Subscribe(c, topic)
-				} else {
-					srv.Unsubscribe(c, topic)
-				}
+		repeat(func() {
+			c, topic := conns[rand.IntN(n)], "t"+strconv.Itoa(rand.IntN(3))
+			if rand.IntN(2) == 0 {
+				srv.Subscribe(c, topic)
+			} else {
+				srv.Unsubscribe(c, topic)
 			}
-		}()
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				srv.Publish("t"+strconv.Itoa(rand.IntN(3)), shoal.Text, []byte("noise"))
-			}
-		}()
+		})
+		repeat(func() { srv.Publish("t"+strconv.Itoa(rand.IntN(3)), shoal.Text, []byte("noise")) })
 	}
 	time.Sleep(300 * time.Millisecond)
 	close(stop)
