@@ -94,8 +94,8 @@ type Server struct {
 	registry *shard.Registry
 
 	mu        sync.Mutex
-	closing   bool        // under mu, with listeners
-	closed    atomic.Bool // closing, read without mu by every Publish
+	closing   bool          // under mu, with listeners
+	closed    atomic.Bool   // closing, read without mu by every Publish
 	done      chan struct{} // closed by Shutdown
 	listeners []net.Listener
 }
