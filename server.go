@@ -64,6 +64,8 @@ type Config struct {
 
 	// CheckOrigin decides on a browser's Origin header (host is the
 	// request's Host). Default: no Origin, or one whose host equals Host.
+	// For handshakes a shard reads itself (Listen, Serve) it runs on the
+	// shard's thread: it must not block.
 	CheckOrigin func(origin, host string) bool
 	// Subprotocols the server speaks. Of those a client offers, the first
 	// in the client's order is chosen: RFC 6455 has the client list them
