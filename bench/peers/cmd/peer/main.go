@@ -11,6 +11,8 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"sort"
@@ -29,7 +31,11 @@ func main() {
 	lib := flag.String("lib", "shoal", "library: "+strings.Join(names, ", "))
 	addr := flag.String("addr", "127.0.0.1:9001", "listen address (host:port)")
 	broadcast := flag.Bool("broadcast", false, "send every message to every client instead of echoing it")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this loopback address (host:port), for profiling a run")
 	flag.Parse()
+	if *pprofAddr != "" {
+		go func() { log.Print(http.ListenAndServe(*pprofAddr, nil)) }()
+	}
 
 	srv, ok := peers.Libs[*lib]
 	if !ok {
