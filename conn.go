@@ -14,12 +14,38 @@ import (
 // goroutine. The shard that owns the connection does all of its I/O;
 // these methods post work to it and never block on the network.
 type Conn struct {
-	sc       shard.Conn // first: one allocation holds the handle and the state
-	protocol string     // negotiated subprotocol, set before OnOpen
-	value    atomic.Pointer[valueBox]
+	sc    shard.Conn // first: one allocation holds the handle and the state (see handle)
+	attrs atomic.Pointer[attrs]
 }
 
-type valueBox struct{ v any }
+// attrs are the connection's optional fields, kept out of line: most
+// connections set neither, and inline they would cost every connection
+// their bytes. An attrs is never changed once stored.
+type attrs struct {
+	value    any
+	protocol string // negotiated subprotocol, set before OnOpen
+}
+
+// updateAttrs stores a copy of the connection's attrs changed by set.
+func (c *Conn) updateAttrs(set func(*attrs)) {
+	for {
+		old := c.attrs.Load()
+		var next attrs
+		if old != nil {
+			next = *old
+		}
+		set(&next)
+		if c.attrs.CompareAndSwap(old, &next) {
+			return
+		}
+	}
+}
+
+func (c *Conn) setProtocol(p string) {
+	if p != "" {
+		c.updateAttrs(func(a *attrs) { a.protocol = p })
+	}
+}
 
 // ID is unique among the connections of the process.
 func (c *Conn) ID() uint64 { return c.sc.ID() }
@@ -28,18 +54,23 @@ func (c *Conn) ID() uint64 { return c.sc.ID() }
 func (c *Conn) RemoteAddr() netip.AddrPort { return c.sc.RemoteAddr() }
 
 // Subprotocol is the subprotocol agreed in the handshake, or "".
-func (c *Conn) Subprotocol() string { return c.protocol }
+func (c *Conn) Subprotocol() string {
+	if a := c.attrs.Load(); a != nil {
+		return a.protocol
+	}
+	return ""
+}
 
 // Value returns what SetValue stored.
 func (c *Conn) Value() any {
-	if b := c.value.Load(); b != nil {
-		return b.v
+	if a := c.attrs.Load(); a != nil {
+		return a.value
 	}
 	return nil
 }
 
 // SetValue stores a value of the application's on the connection.
-func (c *Conn) SetValue(v any) { c.value.Store(&valueBox{v}) }
+func (c *Conn) SetValue(v any) { c.updateAttrs(func(a *attrs) { a.value = v }) }
 
 // Send queues a message. data is copied: the caller may reuse it at once.
 // It returns ErrClosed once the connection is closing and

@@ -68,7 +68,7 @@ func (s *Server) Dial(ctx context.Context, rawURL string, opts *DialOptions) (*C
 	sc, err := s.handOver(nc, conn.StateOpen, ahead, func(sc *shard.Conn) {
 		sc.SetClient()
 		h := handle(sc)
-		h.protocol = protocol
+		h.setProtocol(protocol)
 		if opts.Value != nil {
 			h.SetValue(opts.Value)
 		}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/shoalws/shoal/codec"
 	"github.com/shoalws/shoal/conn"
@@ -203,13 +204,15 @@ func (s *Server) stopShards() {
 }
 
 // newConn allocates the handle and the shard's state together.
-func (s *Server) newConn() *shard.Conn {
-	h := new(Conn)
-	h.sc.Handle = h
-	return &h.sc
-}
+func (s *Server) newConn() *shard.Conn { return &new(Conn).sc }
 
-func handle(c *shard.Conn) *Conn { return c.Handle.(*Conn) }
+// handle returns the Conn that holds c. Every shard.Conn of a Server is
+// allocated by newConn as the first field of a Conn, so c points at the
+// Conn itself; the cast saves a back pointer in every connection.
+func handle(c *shard.Conn) *Conn { return (*Conn)(unsafe.Pointer(c)) }
+
+// handle's cast needs sc at offset 0: this fails to compile otherwise.
+var _ [0]struct{} = [unsafe.Offsetof(Conn{}.sc)]struct{}{}
 
 // deliver runs on a worker (or the shard thread, inline) for each mail.
 func (s *Server) deliver(c *shard.Conn, m *mailbox.Mail) {
@@ -233,7 +236,7 @@ func (s *Server) upgradeInShard(c *shard.Conn, req *codec.Request) (string, erro
 		return "", codec.ErrForbiddenOrigin
 	}
 	p := req.SelectProtocol(s.cfg.Subprotocols)
-	handle(c).protocol = p
+	handle(c).setProtocol(p)
 	return p, nil
 }
 

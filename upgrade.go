@@ -54,7 +54,7 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, value any) (*Co
 	}
 	sc, err := s.handOver(nc, conn.StateOpen, ahead, func(sc *shard.Conn) {
 		h := handle(sc)
-		h.protocol = protocol
+		h.setProtocol(protocol)
 		if value != nil {
 			h.SetValue(value)
 		}

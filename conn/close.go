@@ -41,7 +41,7 @@ func (c *Conn) Evict(code codec.StatusCode, reason string) error {
 	if c.closeSent || c.closePending || c.state >= StateDraining {
 		return ErrClosed
 	}
-	c.queued.Add(-c.out.dropUnstarted())
+	c.queued.Add(-c.out.dropUnstarted(c.cfg.Nodes))
 	return c.Close(code, reason)
 }
 
@@ -57,19 +57,7 @@ func (c *Conn) Fail(err error) {
 		c.closeErr = err
 	}
 	if c.state != StateHandshake && !c.closeSent {
-		code, ok := codec.CloseCodeOf(err)
-		if !ok || !code.ValidOnWire() {
-			code = codec.StatusInternal
-		}
-		var reason string
-		var pe *codec.ProtocolError
-		if errors.As(err, &pe) {
-			reason = pe.Reason
-		}
-		if len(reason) > codec.MaxCloseReason {
-			reason = reason[:codec.MaxCloseReason]
-		}
-		c.closePending, c.pendingCode, c.pendingWhy = true, code, reason
+		c.closePending = true
 	}
 	c.endInput(StateDraining)
 }
@@ -83,12 +71,36 @@ func (c *Conn) SendClose() {
 		return
 	}
 	c.closePending = false
-	payload, err := codec.AppendClosePayload(make([]byte, 0, codec.MaxControlPayload), c.pendingCode, c.pendingWhy)
+	code, reason := c.closeReply()
+	payload, err := codec.AppendClosePayload(make([]byte, 0, codec.MaxControlPayload), code, reason)
 	if err != nil {
-		payload, _ = codec.AppendClosePayload(payload[:0], c.pendingCode, "")
+		payload, _ = codec.AppendClosePayload(payload[:0], code, "")
 	}
 	c.queueControl(codec.OpClose, payload)
 	c.closeSent = true
+}
+
+// closeReply is what the pending close frame says: the peer's code
+// echoed, or for a failure the error's close code (1011 for errors that
+// carry none) and a protocol error's reason.
+func (c *Conn) closeReply() (codec.StatusCode, string) {
+	var ce *codec.CloseError
+	if c.echoClose && errors.As(c.closeErr, &ce) {
+		return ce.Code, ""
+	}
+	code, ok := codec.CloseCodeOf(c.closeErr)
+	if !ok || !code.ValidOnWire() {
+		code = codec.StatusInternal
+	}
+	var reason string
+	var pe *codec.ProtocolError
+	if errors.As(c.closeErr, &pe) {
+		reason = pe.Reason
+	}
+	if len(reason) > codec.MaxCloseReason {
+		reason = reason[:codec.MaxCloseReason]
+	}
+	return code, reason
 }
 
 // peerClose handles the peer's close frame.
@@ -105,7 +117,7 @@ func (c *Conn) peerClose(payload []byte) {
 		// response. [...] typically echoing the status code it received."
 		// It is pending until the messages before it are answered.
 		c.closeErr = &codec.CloseError{Code: code, Reason: string(reason)}
-		c.closePending, c.pendingCode, c.pendingWhy = true, code, ""
+		c.closePending, c.echoClose = true, true
 	}
 	c.endInput(StateDraining)
 }
@@ -129,17 +141,20 @@ func (c *Conn) endInput(s State) {
 // handshake runs the server side of the opening handshake on the input
 // and returns what follows the request (the client's first frames).
 func (c *Conn) handshake(data []byte, sink Sink) []byte {
-	var req codec.Request
-	n, err := codec.ParseRequest(data, c.cfg.MaxHeaderBytes, &req)
+	req := c.cfg.Request
+	if req == nil {
+		req = new(codec.Request)
+	}
+	n, err := codec.ParseRequest(data, c.cfg.MaxHeaderBytes, req)
 	if errors.Is(err, codec.ErrNeedMore) {
 		c.keep(data)
 		return nil
 	}
 	if err == nil {
 		var protocol string
-		if protocol, err = sink.Upgrade(c, &req); err == nil {
+		if protocol, err = sink.Upgrade(c, req); err == nil {
 			b := bufpool.Get(256)
-			b.B = codec.AppendAccept(b.B, &req, protocol)
+			b.B = codec.AppendAccept(b.B, req, protocol)
 			c.queueRaw(b)
 			c.state = StateOpen
 			return data[n:]

@@ -63,7 +63,8 @@ var (
 	ErrPeerGone = &codec.CloseError{Code: codec.StatusAbnormal, Reason: "connection lost"}
 )
 
-// Config is shared, read-only, by every connection of a server.
+// Config is shared by the connections of a shard: read-only, but for the
+// per-shard scratch (Nodes, Request) that only the shard thread touches.
 type Config struct {
 	Role           codec.Role
 	MaxMessage     int64 // largest message, reassembled; over it: close 1009
@@ -72,6 +73,11 @@ type Config struct {
 	// Nodes recycles outbound queue nodes; each shard gives its conns its
 	// own (nil: allocate).
 	Nodes *NodeCache
+	// Request is where opening handshakes are parsed; each shard gives
+	// its conns its own, reused because one thread reads one handshake
+	// at a time (nil: allocate one per handshake). A handshake burst
+	// otherwise leaves a garbage Request per conn in resident memory.
+	Request *codec.Request
 }
 
 func (c *Config) maxMessage() int64 {
@@ -109,60 +115,68 @@ type Sink interface {
 // call Init. It belongs to one goroutine (the owning shard's thread),
 // except Admit, Unadmit and Queued, which are safe from any goroutine.
 type Conn struct {
-	// immutable after Init
-	cfg   *Config
-	rules codec.Rules
+	// Every connection pays for each byte here: pointers and counters
+	// first, then the small fields packed together; what is rarely set
+	// (the close reason) is derived from closeErr when needed.
+
+	cfg *Config // immutable after Init
 
 	// owned by the shard thread
-	state  State
-	paused bool // the sink refused a message; input waits in stash
-	// closeSent: our close frame is queued; no frame may follow it.
-	closeSent bool
-	closeRecv bool // the peer's close frame arrived
-	// closePending: input ended the conversation (the peer's close, a
-	// protocol error); our close frame waits for SendClose, so that the
-	// handler's answers to earlier messages go out before it.
-	closePending bool
-	pendingCode  codec.StatusCode
-	pendingWhy   string
-	closeErr     error // why the connection ended, for OnClose
-
-	stash *bufpool.Buf // input not yet parsed (see package doc)
+	stash    *bufpool.Buf // input not yet parsed (see package doc)
+	closeErr error        // why the connection ended, for OnClose
 
 	// the data frame being read, when remaining > 0 or a message is open
-	remaining int64   // payload bytes of the current data frame still to come
-	mask      [4]byte // its masking key
-	maskPos   uint8   // position in the key for the next payload byte
-	frameFin  bool    // the current data frame ends its message
-	msgOpen   bool    // a message has started and not finished
-	msgOp     codec.Opcode
 	msg       *bufpool.Buf // reassembled payload so far
+	remaining int64        // payload bytes of the current data frame still to come
 	msgLen    int64        // announced length so far, for the size limit
-	text      codec.UTF8Validator
 
 	out outQueue
 
 	// shared with sending goroutines
 	queued atomic.Int64 // bytes admitted to the outbound queue, not yet written
+
+	// owned by the shard thread
+	text     codec.UTF8Validator
+	mask     [4]byte // the data frame's masking key
+	maskPos  uint8   // position in the key for the next payload byte
+	frameFin bool    // the current data frame ends its message
+	msgOpen  bool    // a message has started and not finished
+	msgOp    codec.Opcode
+	role     codec.Role // may change once, by SetClient, before any I/O
+	state    State
+	paused   bool // the sink refused a message; input waits in stash
+	// closeSent: our close frame is queued; no frame may follow it.
+	closeSent bool
+	closeRecv bool // the peer's close frame arrived
+	// closePending: input ended the conversation (the peer's close, a
+	// protocol error); our close frame waits for SendClose, so that the
+	// handler's answers to earlier messages go out before it. What it
+	// says follows from closeErr (see closeReply).
+	closePending bool
+	// echoClose: the pending close answers the peer's, echoing its code.
+	echoClose bool
 }
 
 // Init readies c for a new connection in the given starting state:
 // StateHandshake for a server that still has to read the opening
 // handshake, StateOpen for one that was upgraded elsewhere (net/http).
 func (c *Conn) Init(cfg *Config, start State) {
-	*c = Conn{cfg: cfg, state: start}
-	c.rules = codec.Rules{Role: cfg.Role, MaxPayload: cfg.maxMessage()}
-	c.out.cache = cfg.Nodes
+	*c = Conn{cfg: cfg, state: start, role: cfg.Role}
 }
 
 // Role is the side of the connection this end plays.
-func (c *Conn) Role() codec.Role { return c.rules.Role }
+func (c *Conn) Role() codec.Role { return c.role }
 
 // SetClient makes c the client end of its connection, whatever the
 // Config says: its frames are masked and masked frames from the peer are
 // refused (RFC 6455 §5.1). Call it right after Init, for a connection
 // this side dialed.
-func (c *Conn) SetClient() { c.rules.Role = codec.RoleClient }
+func (c *Conn) SetClient() { c.role = codec.RoleClient }
+
+// rules are what incoming frames are checked against.
+func (c *Conn) rules() codec.Rules {
+	return codec.Rules{Role: c.role, MaxPayload: c.cfg.maxMessage()}
+}
 
 // State returns where the connection is in its life.
 func (c *Conn) State() State { return c.state }
@@ -230,5 +244,5 @@ func (c *Conn) SetClosed(err error) {
 		c.closeErr = err
 	}
 	c.endInput(StateClosed)
-	c.queued.Add(-c.out.clear())
+	c.queued.Add(-c.out.clear(c.cfg.Nodes))
 }

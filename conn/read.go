@@ -94,7 +94,7 @@ func (c *Conn) frame(data []byte, sink Sink) ([]byte, bool) {
 		return nil, false
 	}
 	if err == nil {
-		err = c.rules.Check(h)
+		err = c.rules().Check(h)
 	}
 	if err != nil {
 		c.Fail(err)

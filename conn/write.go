@@ -60,11 +60,13 @@ func (nc *NodeCache) put(n *outNode) {
 type outQueue struct {
 	head, tail *outNode
 	lastPong   *outNode // newest pong not yet begun, for coalescing
-	cache      *NodeCache
 }
 
-func (q *outQueue) push(b *bufpool.Buf, pong bool) *outNode {
-	n := q.cache.get()
+// The queue's methods take the shard's node cache (Config.Nodes) rather
+// than keep a pointer to it in every connection.
+
+func (q *outQueue) push(nc *NodeCache, b *bufpool.Buf, pong bool) *outNode {
+	n := nc.get()
 	n.buf, n.off, n.next, n.pong = b, 0, nil, pong
 	if q.tail == nil {
 		q.head = n
@@ -75,7 +77,7 @@ func (q *outQueue) push(b *bufpool.Buf, pong bool) *outNode {
 	return n
 }
 
-func (q *outQueue) pop() {
+func (q *outQueue) pop(nc *NodeCache) {
 	n := q.head
 	q.head = n.next
 	if q.head == nil {
@@ -85,25 +87,25 @@ func (q *outQueue) pop() {
 		q.lastPong = nil
 	}
 	n.buf.Release()
-	q.cache.put(n)
+	nc.put(n)
 }
 
 // dropUnstarted removes every frame not yet begun and returns their bytes.
-func (q *outQueue) dropUnstarted() int64 {
+func (q *outQueue) dropUnstarted(nc *NodeCache) int64 {
 	var dropped int64
 	keep := q.head
 	if keep == nil {
 		return 0
 	}
 	if keep.off == 0 {
-		dropped = q.clear()
+		dropped = q.clear(nc)
 		return dropped
 	}
 	for n := keep.next; n != nil; {
 		next := n.next
 		dropped += int64(len(n.buf.B))
 		n.buf.Release()
-		q.cache.put(n)
+		nc.put(n)
 		n = next
 	}
 	keep.next = nil
@@ -115,11 +117,11 @@ func (q *outQueue) dropUnstarted() int64 {
 }
 
 // clear empties the queue and returns the unwritten bytes it held.
-func (q *outQueue) clear() int64 {
+func (q *outQueue) clear(nc *NodeCache) int64 {
 	var left int64
 	for q.head != nil {
 		left += int64(len(q.head.buf.B) - q.head.off)
-		q.pop()
+		q.pop(nc)
 	}
 	return left
 }
@@ -135,7 +137,7 @@ func (c *Conn) Enqueue(b *bufpool.Buf) error {
 		b.Release()
 		return ErrClosed
 	}
-	c.out.push(b, false)
+	c.out.push(c.cfg.Nodes, b, false)
 	return nil
 }
 
@@ -143,7 +145,7 @@ func (c *Conn) Enqueue(b *bufpool.Buf) error {
 // bypass the outbound limit.
 func (c *Conn) queueRaw(b *bufpool.Buf) {
 	c.queued.Add(int64(len(b.B)))
-	c.out.push(b, false)
+	c.out.push(c.cfg.Nodes, b, false)
 }
 
 // queueControl appends a control frame. Control frames bypass the
@@ -152,7 +154,7 @@ func (c *Conn) queueControl(op codec.Opcode, payload []byte) {
 	b := bufpool.Get(codec.MaxHeaderSize + len(payload))
 	b.B = c.appendFrame(b.B, op, payload)
 	c.queued.Add(int64(len(b.B)))
-	n := c.out.push(b, op == codec.OpPong)
+	n := c.out.push(c.cfg.Nodes, b, op == codec.OpPong)
 	if op == codec.OpPong {
 		c.out.lastPong = n
 	}
@@ -177,7 +179,7 @@ func (c *Conn) queuePong(payload []byte) {
 // appendFrame encodes a whole frame in this connection's role: a client
 // masks every frame with a fresh key (RFC 6455 §5.3), a server never does.
 func (c *Conn) appendFrame(dst []byte, op codec.Opcode, payload []byte) []byte {
-	return AppendFrame(dst, c.rules.Role, op, payload)
+	return AppendFrame(dst, c.role, op, payload)
 }
 
 // AppendFrame encodes one unfragmented frame as role would send it.
@@ -218,7 +220,7 @@ func (c *Conn) Written(n int) {
 			return
 		}
 		n -= rest
-		c.out.pop()
+		c.out.pop(c.cfg.Nodes)
 	}
 }
 

@@ -82,22 +82,54 @@ func LocalAddr(fd int) (netip.AddrPort, error) {
 	return toAddrPort(sa), nil
 }
 
-// Accept takes one pending connection from a listening socket, already
+// Acceptor takes pending connections from listening sockets, already
 // nonblocking and close-on-exec, with Nagle's algorithm off (frames are
-// written whole, and a small frame must not wait for an ACK). It returns
-// unix.EAGAIN, wrapped, when none is pending.
-func Accept(lfd int) (int, netip.AddrPort, error) {
+// written whole, and a small frame must not wait for an ACK). The peer's
+// address lands in the Acceptor's own buffer: unix.Accept4 allocates two
+// objects per connection for it, garbage that a burst of accepts turns
+// into resident memory. One Acceptor serves one thread at a time.
+type Acceptor struct {
+	raw  unix.RawSockaddrAny
+	size uint32
+}
+
+// Accept takes one pending connection from the listening socket lfd. It
+// returns unix.EAGAIN, wrapped, when none is pending.
+func (a *Acceptor) Accept(lfd int) (int, netip.AddrPort, error) {
 	for {
-		fd, sa, err := unix.Accept4(lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
-		if err == unix.EINTR || err == unix.ECONNABORTED {
+		a.size = unix.SizeofSockaddrAny
+		r, _, errno := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(lfd),
+			uintptr(unsafe.Pointer(&a.raw)), uintptr(unsafe.Pointer(&a.size)),
+			unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+		if errno == unix.EINTR || errno == unix.ECONNABORTED {
 			continue
 		}
-		if err != nil {
-			return -1, netip.AddrPort{}, os.NewSyscallError("accept4", err)
+		if errno != 0 {
+			return -1, netip.AddrPort{}, os.NewSyscallError("accept4", errno)
 		}
+		fd := int(r)
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		return fd, toAddrPort(sa), nil
+		return fd, a.peer(), nil
 	}
+}
+
+// peer decodes the address the last Accept read.
+func (a *Acceptor) peer() netip.AddrPort {
+	switch a.raw.Addr.Family {
+	case unix.AF_INET:
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&a.raw))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), port(sa.Port))
+	case unix.AF_INET6:
+		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&a.raw))
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), port(sa.Port))
+	}
+	return netip.AddrPort{}
+}
+
+// port turns a sockaddr's port, in network byte order, into a number.
+func port(p uint16) uint16 {
+	b := (*[2]byte)(unsafe.Pointer(&p))
+	return uint16(b[0])<<8 | uint16(b[1])
 }
 
 func toAddrPort(sa unix.Sockaddr) netip.AddrPort {

@@ -3,6 +3,8 @@ package reactor
 import (
 	"bytes"
 	"net"
+	"net/netip"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -42,11 +44,12 @@ func TestListenReusePortAcceptRead(t *testing.T) {
 		defer c.Close()
 		c.Write([]byte("hello " + strconv.Itoa(i)))
 	}
+	var a Acceptor
 	accepted := 0
 	deadline := time.Now().Add(5 * time.Second)
 	for accepted < clients && time.Now().Before(deadline) {
 		for _, l := range []int{l1, l2} {
-			fd, peer, err := Accept(l)
+			fd, peer, err := a.Accept(l)
 			if IsAgain(err) {
 				continue
 			}
@@ -213,5 +216,65 @@ func TestDetach(t *testing.T) {
 			t.Fatalf("Read on detached fd = %q, %v", buf[:n], err)
 		}
 		break
+	}
+}
+
+// The accepted peer address is exactly the dialer's local address, for
+// both families, and accepting allocates nothing.
+func TestAcceptorPeerAddressAndAllocs(t *testing.T) {
+	for _, host := range []string{"127.0.0.1", "[::1]"} {
+		t.Run(host, func(t *testing.T) {
+			l, err := Listen(host+":0", false, 0)
+			if err != nil {
+				t.Skipf("no %s loopback here: %v", host, err)
+			}
+			defer Close(l)
+			addr, err := LocalAddr(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const runs = 20
+			var locals []string
+			for range runs + 1 { // AllocsPerRun calls f once more to warm up
+				c, err := net.Dial("tcp", addr.String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				locals = append(locals, c.LocalAddr().String())
+			}
+			var a Acceptor
+			var peers []netip.AddrPort
+			accept := func() {
+				for {
+					fd, peer, err := a.Accept(l)
+					if IsAgain(err) {
+						continue // the dials are done; the queue is filling
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					Close(fd)
+					if len(peers) < cap(peers) {
+						peers = append(peers, peer)
+					}
+					return
+				}
+			}
+			peers = make([]netip.AddrPort, 0, runs+1)
+			allocs := testing.AllocsPerRun(runs, accept)
+			if allocs != 0 && !raceEnabled {
+				t.Errorf("Accept: %v allocs, want 0", allocs)
+			}
+			var got []string
+			for _, p := range peers {
+				got = append(got, p.String())
+			}
+			slices.Sort(locals)
+			slices.Sort(got)
+			if !slices.Equal(locals, got) {
+				t.Errorf("accepted peers %v, dialers were %v", got, locals)
+			}
+		})
 	}
 }

@@ -16,42 +16,64 @@ import (
 // state belongs to the shard thread; ID, RemoteAddr, Shard and Ending,
 // and conn.Conn's Admit, Unadmit and Queued, are safe from any goroutine.
 type Conn struct {
+	// Every connection pays for each byte here (see DESIGN.md, "Memory
+	// per connection"): word-sized fields first, then the small ones
+	// packed together.
+
 	// owned by the shard thread, except what conn.Conn says
 	conn.Conn
 	Box mailbox.Mailbox[*Conn]
 
 	// immutable after registration
-	shard  *Shard
-	id     uint64
-	remote netip.AddrPort
-	fd     int32
-
-	// Handle is the API's view of this connection, set by the allocator.
-	Handle any
+	shard *Shard
+	id    uint64
 
 	// owned by the shard thread
-	timer     timewheel.Timer[*Conn]
-	lastRead  int64 // shard clock (ns) of the last input
-	pingAt    int64 // shard clock of the unanswered ping; 0: none
-	closeAt   int64 // deadline of the close handshake or drain; 0: none
-	interest  reactor.Events
-	dirty     bool  // in the shard's list of conns to flush
-	writeShut bool  // shutdown(SHUT_WR) done
-	detached  bool  // hung up while paused: out of epoll until resumed
-	barrier   bool  // a barrier mail was pushed for the pending close
-	opened    bool  // the Open mail was pushed: a Close mail is owed
-	counted   int64 // this conn's share of the shard's queued-bytes stat
-	subs      []subscription
+	timer    timewheel.Timer[*Conn]
+	lastRead int64           // shard clock (ns) of the last input
+	pingAt   int64           // shard clock of the unanswered ping; 0: none
+	closeAt  int64           // deadline of the close handshake or drain; 0: none
+	counted  int64           // this conn's share of the shard's queued-bytes stat
+	subs     *[]subscription // see subList
 
-	// shared with other goroutines
-	ending atomic.Bool // closing or closed: Send fails fast
+	remote addrPort // immutable after registration
+	fd     int32    // immutable after registration
+
+	interest  reactor.Events
+	ending    atomic.Bool // closing or closed: Send fails fast; any goroutine
+	dirty     bool        // in the shard's list of conns to flush
+	writeShut bool        // shutdown(SHUT_WR) done
+	detached  bool        // hung up while paused: out of epoll until resumed
+	barrier   bool        // a barrier mail was pushed for the pending close
+	opened    bool        // the Open mail was pushed: a Close mail is owed
 }
 
 // ID is unique among the connections of a process.
 func (c *Conn) ID() uint64 { return c.id }
 
 // RemoteAddr is the peer's address.
-func (c *Conn) RemoteAddr() netip.AddrPort { return c.remote }
+func (c *Conn) RemoteAddr() netip.AddrPort { return c.remote.get() }
+
+// addrPort is a netip.AddrPort in 19 bytes instead of 32, without the
+// IPv6 zone (a socket's peer on a link-local address is the only one
+// that has it): paid by every connection, so worth the packing.
+type addrPort struct {
+	ip   [16]byte
+	port uint16
+	is4  bool
+}
+
+func makeAddrPort(ap netip.AddrPort) addrPort {
+	a := ap.Addr()
+	return addrPort{ip: a.As16(), port: ap.Port(), is4: a.Is4()}
+}
+
+func (a addrPort) get() netip.AddrPort {
+	if a.is4 {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(a.ip[12:])), a.port)
+	}
+	return netip.AddrPortFrom(netip.AddrFrom16(a.ip), a.port)
+}
 
 // Shard returns the owning shard.
 func (c *Conn) Shard() *Shard { return c.shard }

@@ -23,7 +23,7 @@ func (s *Shard) newConn(fd int, remote netip.AddrPort, start conn.State) *Conn {
 	c.Init(s.cfg.Conn, start)
 	c.Box.Owner = c
 	c.timer.Value = c
-	c.shard, c.id, c.remote, c.fd = s, connIDs.Add(1), remote, int32(fd)
+	c.shard, c.id, c.remote, c.fd = s, connIDs.Add(1), makeAddrPort(remote), int32(fd)
 	return c
 }
 
@@ -48,10 +48,7 @@ func (s *Shard) register(c *Conn, ahead *bufpool.Buf) {
 		return
 	}
 	c.interest = reactor.Readable
-	for fd >= len(s.conns) {
-		s.conns = append(s.conns, make([]*Conn, max(64, len(s.conns)))...)
-	}
-	s.conns[fd] = c
+	s.conns.set(fd, c)
 	s.stats.open.Add(1)
 	c.lastRead = s.clock()
 	if c.State() == conn.StateHandshake {
@@ -109,7 +106,7 @@ func (s *Shard) closeListeners() {
 // per event so that a flood of connects cannot starve established ones.
 func (s *Shard) accept(lfd int) {
 	for i := 0; i < 64; i++ {
-		fd, remote, err := reactor.Accept(lfd)
+		fd, remote, err := s.acceptor.Accept(lfd)
 		if err != nil {
 			if reactor.IsAgain(err) {
 				return
@@ -145,13 +142,13 @@ func (s *Shard) resumeListeners() {
 
 // Ready is part of reactor.Loop.
 func (s *Shard) Ready(fd int, ev reactor.Events) {
-	if fd >= len(s.conns) || s.conns[fd] == nil {
+	c := s.conns.get(fd)
+	if c == nil {
 		if s.isListener(fd) {
 			s.accept(fd)
 		}
 		return
 	}
-	c := s.conns[fd]
 	if ev&(reactor.Readable|reactor.HangUp|reactor.Error) != 0 {
 		s.read(c)
 	}
@@ -345,7 +342,7 @@ func (s *Shard) finish(c *Conn, err error) {
 		s.poller.Remove(fd)
 	}
 	reactor.Close(fd)
-	s.conns[fd] = nil
+	s.conns.set(fd, nil)
 	s.wheel.Stop(&c.timer)
 	s.unsubscribeAll(c)
 	c.ending.Store(true)
@@ -376,28 +373,21 @@ func (s *Shard) shutdown() {
 	}
 	s.shutting = true
 	s.closeListeners()
-	for _, c := range s.conns {
-		if c == nil {
-			continue
-		}
+	s.conns.each(func(c *Conn) {
 		if c.State() == conn.StateHandshake {
 			s.finish(c, conn.ErrClosed)
-			continue
+			return
 		}
 		if c.Close(codec.StatusGoingAway, errShutdown) == nil {
 			s.after(c)
 		}
-	}
+	})
 }
 
 func (s *Shard) forceAll() {
 	s.shutting = true
 	s.closeListeners()
-	for _, c := range s.conns {
-		if c != nil {
-			s.finish(c, ErrCloseTimeout)
-		}
-	}
+	s.conns.each(func(c *Conn) { s.finish(c, ErrCloseTimeout) })
 }
 
 // Upgrade is part of conn.Sink.

@@ -154,10 +154,11 @@ type Shard struct {
 	stopped bool    // Run has returned; posts are refused
 
 	// owned by the shard thread
-	conns     []*Conn // indexed by fd
+	conns     fdTable
 	topics    map[string]*subscribers
 	listeners []int
 	listenOff int64 // clock until which accepting is paused (EMFILE)
+	acceptor  reactor.Acceptor
 	wheel     *timewheel.Wheel[*Conn]
 	readBuf   []byte
 	vec       reactor.Vec
@@ -183,9 +184,11 @@ func New(id int, cfg *Config, hooks Hooks, disp *mailbox.Dispatcher[*Conn]) (*Sh
 		// A shard on its own: a registry with room for its index.
 		cfg.Registry = NewRegistry(id + 1)
 	}
-	// The shard's own copy of the conn settings, with its node cache.
+	// The shard's own copy of the conn settings, with its node cache
+	// and handshake scratch.
 	connCfg := *cfg.Conn
 	connCfg.Nodes = new(conn.NodeCache)
+	connCfg.Request = new(codec.Request)
 	cfg.Conn = &connCfg
 	s := &Shard{
 		id: id, cfg: cfg, hooks: hooks, disp: disp, poller: p,

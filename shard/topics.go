@@ -171,7 +171,10 @@ func (s *Shard) subscribe(c *Conn, topic string) {
 		set = &subscribers{}
 		s.topics[topic] = set
 	}
-	c.subs = append(c.subs, subscription{topic: topic, set: set, index: len(set.conns)})
+	if c.subs == nil {
+		c.subs = new([]subscription)
+	}
+	*c.subs = append(*c.subs, subscription{topic: topic, set: set, index: len(set.conns)})
 	set.conns = append(set.conns, c)
 }
 
@@ -183,36 +186,49 @@ func (s *Shard) unsubscribe(c *Conn, topic string) {
 
 // unsubscribeAll ends every subscription of a conn that is closing.
 func (s *Shard) unsubscribeAll(c *Conn) {
-	for len(c.subs) > 0 {
-		s.removeSub(c, len(c.subs)-1)
+	for n := len(c.subList()); n > 0; n-- {
+		s.removeSub(c, n-1)
 	}
 	c.subs = nil
 }
 
 // removeSub removes c's i-th subscription from its topic's set.
 func (s *Shard) removeSub(c *Conn, i int) {
-	sub := c.subs[i]
+	subs := *c.subs
+	sub := subs[i]
 	set := sub.set
 	last := len(set.conns) - 1
 	if moved := set.conns[last]; sub.index != last {
 		set.conns[sub.index] = moved
-		moved.subs[moved.subscribed(sub.topic)].index = sub.index
+		(*moved.subs)[moved.subscribed(sub.topic)].index = sub.index
 	}
 	set.conns[last] = nil
 	set.conns = set.conns[:last]
 	if len(set.conns) == 0 {
 		delete(s.topics, sub.topic)
 	}
-	c.subs[i] = c.subs[len(c.subs)-1]
-	c.subs[len(c.subs)-1] = subscription{}
-	c.subs = c.subs[:len(c.subs)-1]
+	last = len(subs) - 1
+	subs[i] = subs[last]
+	subs[last] = subscription{}
+	*c.subs = subs[:last]
 	s.cfg.Registry.release(sub.topic, s.id)
+}
+
+// subList is c's subscriptions. They are kept behind a pointer: most
+// conns of a server without topics have none, and a slice inline would
+// cost each of them 16 bytes more.
+func (c *Conn) subList() []subscription {
+	if c.subs == nil {
+		return nil
+	}
+	return *c.subs
 }
 
 // subscribed returns the index of topic in c's subscriptions, or -1.
 func (c *Conn) subscribed(topic string) int {
-	for i := range c.subs {
-		if c.subs[i].topic == topic {
+	subs := c.subList()
+	for i := range subs {
+		if subs[i].topic == topic {
 			return i
 		}
 	}
@@ -224,11 +240,11 @@ func (c *Conn) subscribed(topic string) int {
 func (s *Shard) fanOut(cmd *command, all bool) {
 	b := cmd.buf
 	if all {
-		for _, c := range s.conns {
-			if c != nil && c != cmd.c && c.State() == conn.StateOpen {
+		s.conns.each(func(c *Conn) {
+			if c != cmd.c && c.State() == conn.StateOpen {
 				s.offer(c, b)
 			}
-		}
+		})
 	} else if set := s.topics[cmd.reason]; set != nil {
 		for _, c := range set.conns {
 			if c != cmd.c {
