@@ -1,157 +1,121 @@
-// Command bench runs a load scenario (package load) against each peer
-// server library in turn, each in its own process, and reports the
-// client-side measures with the server process's CPU, memory and
-// threads: a markdown table on stdout, JSON under results/.
+// Command bench compares shoal with other Go WebSocket libraries: it runs
+// load scenarios (package load) against each library's peer server
+// (package peers), each run in a fresh server process, and reports the
+// client-side measures with the server process's CPU, memory, threads,
+// goroutines and file descriptors. One command runs the default
+// comparison, every scenario against every library:
 //
-//	go run . -scenario echo -libs shoal,gorilla -conns 200 -duration 5s
+//	go run .
+//
+// It writes results.md, results.json and SVG charts under
+// results/<UTC time>/, prints the markdown on stdout and its progress on
+// stderr. A single scenario, or smaller settings:
+//
+//	go run . -scenario echo -libs shoal,gorilla -conns 200 -size 64,1024 -duration 5s
+//	go run . -quick -libs shoal,gorilla
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
 	"os"
 	"os/signal"
-	"strings"
 	"time"
-
-	"github.com/shoalws/shoal/bench/load"
 )
-
-// options are the command line.
-type options struct {
-	scenario  string
-	libs      []string
-	conns     int
-	size      int
-	inflight  int
-	duration  time.Duration
-	subs      int
-	pubs      int
-	rate      float64
-	churnRate float64
-	out       string
-}
-
-func parseFlags() options {
-	var o options
-	var libs string
-	flag.StringVar(&o.scenario, "scenario", "echo", "idle, echo, broadcast or churn")
-	flag.StringVar(&libs, "libs", "shoal,gorilla,gws,nbio,gobwas", "peer libraries, comma-separated")
-	flag.IntVar(&o.conns, "conns", 0, "connections (default: idle 10000, echo 1000, churn 100 steady)")
-	flag.IntVar(&o.size, "size", 64, "payload bytes (echo, broadcast)")
-	flag.IntVar(&o.inflight, "inflight", 1, "messages in flight per connection (echo)")
-	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long each run lasts")
-	flag.IntVar(&o.subs, "subs", 5000, "subscribers (broadcast)")
-	flag.IntVar(&o.pubs, "pubs", 10, "publishers among the subscribers (broadcast)")
-	flag.Float64Var(&o.rate, "rate", 100, "messages/s published in all (broadcast)")
-	flag.Float64Var(&o.churnRate, "churn-rate", 200, "connects/s (churn)")
-	flag.StringVar(&o.out, "out", "results", "directory for the JSON results")
-	flag.Parse()
-	o.libs = strings.Split(libs, ",")
-	if o.conns == 0 {
-		o.conns = map[string]int{"idle": 10000, "echo": 1000, "churn": 100}[o.scenario]
-	}
-	return o
-}
 
 func main() {
 	log.SetFlags(0)
-	o := parseFlags()
+	o, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if err := run(ctx, o); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// run builds the peers, runs every spec against every library, and
+// writes the results after each spec, so an interrupted comparison
+// keeps what it measured.
+func run(ctx context.Context, o options) error {
+	began := time.Now()
+	specs, err := plan(o.scenario, o.st)
+	if err != nil {
+		return err
+	}
+	typical, worst := estimate(specs, len(o.libs))
+	log.Printf("%d runs × %d libraries: about %v, at most %v",
+		len(specs), len(o.libs), typical.Round(time.Second), worst.Round(time.Second))
+	if o.dryRun {
+		for _, s := range specs {
+			oh := s.overhead()
+			fmt.Printf("%s: %v to %v per library\n", s.title(),
+				(s.Duration + oh.typical).Round(time.Second/10), (s.Duration + oh.worst).Round(time.Second/10))
+		}
+		return nil
+	}
 	tmp, err := os.MkdirTemp("", "shoal-bench-")
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	defer os.RemoveAll(tmp)
-	bin, err := buildPeer(tmp)
+	log.Printf("building the peers")
+	bins, err := buildPeers(tmp, o.libs)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
-	var rows []row
-	for _, lib := range o.libs {
-		log.Printf("%s: %s", o.scenario, lib)
-		r := runLib(ctx, bin, lib, o)
-		if r.Error != "" {
-			log.Printf("%s: %s", lib, r.Error)
+	rep := report{
+		Machine: readMachine(bins, o.libs),
+		// How to run it again: the runner is normally run with go run.
+		Command: append([]string{"go", "run", "."}, os.Args[1:]...),
+		Options: o.jsonable(),
+	}
+	dir := runDir(o.out, began)
+	n := 0
+	for _, s := range specs {
+		res := runResult{Spec: s, Title: s.title()}
+		for _, lib := range o.libs {
+			n++
+			log.Printf("[%d/%d %v] %s: %s", n, len(specs)*len(o.libs), time.Since(began).Round(time.Second), s.title(), lib)
+			r := runLib(ctx, bins, lib, s)
+			log.Printf("    %s", progress(s, r))
+			res.Rows = append(res.Rows, r)
+			if ctx.Err() != nil {
+				break
+			}
 		}
-		rows = append(rows, r)
+		rep.Runs = append(rep.Runs, res)
+		if _, err := write(dir, rep); err != nil {
+			return err
+		}
 		if ctx.Err() != nil {
+			log.Printf("interrupted: the results so far are in %s", dir)
 			break
 		}
 	}
-	fmt.Print(table(o.scenario, rows))
-	path, err := writeJSON(o, rows)
+	md, err := write(dir, rep)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
-	log.Printf("wrote %s", path)
+	fmt.Print(md)
+	log.Printf("wrote %s in %v", dir, time.Since(began).Round(time.Second))
+	return nil
 }
 
-// runLib starts lib's peer, runs the scenario against it and stops it.
-func runLib(ctx context.Context, bin, lib string, o options) row {
-	r := row{Lib: lib}
-	p, err := startPeer(bin, lib, o.scenario == "broadcast")
-	if err != nil {
-		r.Error = err.Error()
-		return r
+// progress is a row's headline figure, and its issues, for stderr.
+func progress(s spec, r row) string {
+	c := columns(s.Scenario)[0]
+	line := c.head + " " + c.cell(r)
+	if is := issues(r); is != "" {
+		line += "; " + is
 	}
-	defer p.stop()
-	pid := p.cmd.Process.Pid
-	before, err := readProc(pid)
-	if err != nil {
-		r.Error = err.Error()
-		return r
-	}
-	r.Result, err = runScenario(ctx, p.addr, o, func() { r.Peak, _ = readProc(pid) })
-	after, perr := readProc(pid)
-	if err == nil {
-		err = perr
-	}
-	if err != nil {
-		r.Error = err.Error()
-	}
-	r.Server = serverStats(before, r.Peak, after)
-	return r
-}
-
-// runScenario runs o.scenario; atPeak is called while the load is at
-// its height (for idle: every connection open), to sample the server.
-func runScenario(ctx context.Context, addr string, o options, atPeak func()) (any, error) {
-	switch o.scenario {
-	case "idle":
-		return load.Idle(ctx, addr, o.conns, atPeak)
-	case "echo":
-		return during(o.duration, atPeak, func() (any, error) {
-			return load.Echo(ctx, addr, o.conns, o.size, o.inflight, o.duration)
-		})
-	case "broadcast":
-		return during(o.duration, atPeak, func() (any, error) {
-			return load.Broadcast(ctx, addr, o.subs, o.pubs, o.rate, o.size, o.duration)
-		})
-	case "churn":
-		return during(o.duration, atPeak, func() (any, error) {
-			return load.Churn(ctx, addr, o.conns, o.churnRate, o.duration)
-		})
-	}
-	return nil, fmt.Errorf("unknown scenario %q", o.scenario)
-}
-
-// during runs f and calls atPeak once, near the end of a scenario that
-// lasts about d (it connects first, so d*9/10 in, it is still running):
-// memory and threads are then at their height. atPeak has returned by
-// the time during does, so its writes are safe to read.
-func during(d time.Duration, atPeak func(), f func() (any, error)) (any, error) {
-	done := make(chan struct{})
-	t := time.AfterFunc(d*9/10, func() {
-		atPeak()
-		close(done)
-	})
-	res, err := f()
-	if !t.Stop() {
-		<-done
-	}
-	return res, err
+	return line
 }

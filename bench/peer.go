@@ -2,36 +2,83 @@ package main
 
 import (
 	"bufio"
-	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
-// buildPeer builds the peer command once into dir. GOWORK=off: the
-// repository's go.work does not list the bench module.
-func buildPeer(dir string) (string, error) {
-	bin := filepath.Join(dir, "peer")
-	// -tags nbio: nbio is in the comparison, but kept out of the default
-	// build and so of the -race test suite (see peers/nbio.go).
-	cmd := exec.Command("go", "build", "-tags", "nbio", "-o", bin, "./peers/cmd/peer")
+// peerBinaries are the two builds of the peer command. nbio is built
+// apart: its package init starts a task pool in every process that links
+// it, which would add to every other library's baseline memory and
+// goroutines.
+type peerBinaries struct {
+	plain string // shoal, gorilla, gws, gobwas
+	nbio  string // -tags nbio; empty when nbio is not compared
+}
+
+// forLib is the binary that serves lib.
+func (b peerBinaries) forLib(lib string) string {
+	if lib == "nbio" {
+		return b.nbio
+	}
+	return b.plain
+}
+
+// buildPeers builds the peer command into dir once per binary the libs
+// need. GOWORK=off: the peers are built from bench/go.mod alone, so the
+// compared libraries are the versions it pins, not whatever the
+// repository's workspace resolves them to.
+func buildPeers(dir string, libs []string) (peerBinaries, error) {
+	var b peerBinaries
+	if slices.ContainsFunc(libs, func(l string) bool { return l != "nbio" }) {
+		b.plain = filepath.Join(dir, "peer")
+		if err := goBuild(b.plain); err != nil {
+			return b, err
+		}
+	}
+	if slices.Contains(libs, "nbio") {
+		// nbio is kept out of the default build and so of the -race
+		// test suite (see peers/nbio.go), but is in the comparison.
+		b.nbio = filepath.Join(dir, "peer-nbio")
+		if err := goBuild(b.nbio, "-tags", "nbio"); err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}
+
+func goBuild(out string, flags ...string) error {
+	args := append(append([]string{"build"}, flags...), "-o", out, "./peers/cmd/peer")
+	cmd := exec.Command("go", args...)
 	cmd.Env = append(os.Environ(), "GOWORK=off")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("building the peer command: %w", err)
+		return fmt.Errorf("building the peer command (%s): %w", strings.Join(args, " "), err)
 	}
-	return bin, nil
+	return nil
 }
 
-// peer is a running peer server process.
+// peer is a running peer server process, started with -control: its
+// stdin takes queries and its stdout carries "ready" and the answers.
 type peer struct {
-	cmd  *exec.Cmd
-	addr string
-	done chan struct{} // closed when the process has exited
+	lib   string
+	cmd   *exec.Cmd
+	addr  string
+	done  chan struct{} // closed when the process has exited
+	stats chan string   // "stats ..." lines, in order
+
+	mu     sync.Mutex // one query at a time
+	stdin  io.WriteCloser
+	lastID int
 }
 
 // freePort picks a loopback port nothing listens on. Another process
@@ -46,18 +93,25 @@ func freePort() (string, error) {
 	return l.Addr().String(), nil
 }
 
+// peerReadyTimeout bounds the wait for "ready".
+const peerReadyTimeout = 15 * time.Second
+
 // startPeer runs bin for lib and waits for its "ready <addr>" line.
 func startPeer(bin, lib string, broadcast bool) (*peer, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"-lib", lib, "-addr", addr}
+	args := []string{"-lib", lib, "-addr", addr, "-control"}
 	if broadcast {
 		args = append(args, "-broadcast")
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -65,41 +119,122 @@ func startPeer(bin, lib string, broadcast bool) (*peer, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &peer{cmd: cmd, done: make(chan struct{})}
+	p := &peer{lib: lib, cmd: cmd, stdin: stdin, done: make(chan struct{}), stats: make(chan string, 8)}
 	ready := make(chan string, 1)
-	go func() {
-		// Read stdout to the end so the peer never blocks on a full pipe.
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "ready "); ok {
-				select {
-				case ready <- strings.TrimSpace(a):
-				default:
-				}
-			}
-		}
-		cmd.Wait()
-		close(p.done)
-	}()
+	go p.readStdout(out, ready)
 	select {
 	case p.addr = <-ready:
 		return p, nil
 	case <-p.done:
 		return nil, fmt.Errorf("peer %s exited before it was ready", lib)
-	case <-time.After(15 * time.Second):
+	case <-time.After(peerReadyTimeout):
 		p.stop()
-		return nil, fmt.Errorf("peer %s not ready in 15s", lib)
+		return nil, fmt.Errorf("peer %s not ready in %v", lib, peerReadyTimeout)
 	}
 }
 
+// readStdout reads the peer's stdout to the end, so the peer never
+// blocks on a full pipe, and routes its lines: the first "ready" to
+// ready, answers to p.stats. An answer nobody waits for any more is
+// dropped when the channel is full: queries match answers by id.
+func (p *peer) readStdout(out io.Reader, ready chan<- string) {
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		line := sc.Text()
+		if a, ok := strings.CutPrefix(line, "ready "); ok {
+			select {
+			case ready <- strings.TrimSpace(a):
+			default:
+			}
+			continue
+		}
+		if strings.HasPrefix(line, "stats ") || strings.HasPrefix(line, "error ") {
+			select {
+			case p.stats <- line:
+			default:
+			}
+		}
+	}
+	p.cmd.Wait()
+	close(p.done)
+}
+
+// statsTimeout bounds the wait for an answer: a peer under load
+// schedules its control goroutine late, but not this late.
+const statsTimeout = 5 * time.Second
+
+// goroutines asks the peer for its runtime.NumGoroutine.
+func (p *peer) goroutines() (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lastID++
+	id := strconv.Itoa(p.lastID)
+	if _, err := fmt.Fprintf(p.stdin, "stats %s\n", id); err != nil {
+		return 0, fmt.Errorf("peer %s: sending stats query: %w", p.lib, err)
+	}
+	timeout := time.NewTimer(statsTimeout)
+	defer timeout.Stop()
+	for {
+		select {
+		case line := <-p.stats:
+			fields, err := parseStats(line)
+			if err != nil {
+				return 0, fmt.Errorf("peer %s: %w", p.lib, err)
+			}
+			if fields["id"] != id {
+				continue // the late answer to an earlier query
+			}
+			n, err := strconv.Atoi(fields["goroutines"])
+			if err != nil {
+				return 0, fmt.Errorf("peer %s: bad stats answer %q", p.lib, line)
+			}
+			return n, nil
+		case <-p.done:
+			return 0, fmt.Errorf("peer %s exited", p.lib)
+		case <-timeout.C:
+			return 0, fmt.Errorf("peer %s: no stats answer in %v", p.lib, statsTimeout)
+		}
+	}
+}
+
+// parseStats reads "stats k=v k=v ..." into a map.
+func parseStats(line string) (map[string]string, error) {
+	rest, ok := strings.CutPrefix(line, "stats ")
+	if !ok {
+		return nil, fmt.Errorf("stats query answered %q", line)
+	}
+	m := make(map[string]string)
+	for _, f := range strings.Fields(rest) {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok {
+			return nil, fmt.Errorf("bad stats answer %q", line)
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
 // stop kills the peer (it holds nothing worth a graceful end) and waits
-// for it to exit.
+// up to 5 s for it to exit.
 func (p *peer) stop() {
 	p.cmd.Process.Kill()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+	p.stdin.Close()
 	select {
 	case <-p.done:
-	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
 	}
+}
+
+// openFDs counts a process's open file descriptors.
+func openFDs(pid int) (int, error) {
+	d, err := os.Open(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return 0, err
+	}
+	return len(names), nil
 }

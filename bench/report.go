@@ -7,115 +7,153 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/shoalws/shoal/bench/load"
 )
 
-// row is one library's run of a scenario.
-type row struct {
-	Lib    string     `json:"lib"`
-	Result any        `json:"result,omitempty"` // a load.*Result
-	Server server     `json:"server"`
-	Peak   procSample `json:"-"`
-	Error  string     `json:"error,omitempty"`
+// runResult is one spec's rows, one per library.
+type runResult struct {
+	Spec  spec   `json:"spec"`
+	Title string `json:"title"`
+	Rows  []row  `json:"rows"`
 }
 
-// procSample is one reading of a process's /proc counters.
-type procSample struct {
-	RSS     int64
-	CPU     float64
-	Threads int
+// report is everything a benchmark invocation measured, as results.json
+// holds it.
+type report struct {
+	Machine machine        `json:"machine"`
+	Command []string       `json:"command"`
+	Options map[string]any `json:"options"`
+	Runs    []runResult    `json:"runs"`
 }
 
-func readProc(pid int) (procSample, error) {
-	rss, cpu, threads, err := load.ProcStats(pid)
-	return procSample{rss, cpu, threads}, err
+// chartFigure is a figure of a scenario's table drawn in a chart: one
+// panel per run of the scenario.
+type chartFigure struct{ scenario, key string }
+
+// charts are the SVG files, each a panel per run and figure.
+var charts = []struct {
+	file, title string
+	figures     []chartFigure
+}{
+	{"throughput.svg", "Throughput (higher is better)",
+		[]chartFigure{{"echo", "round_trips"}, {"broadcast", "deliveries"}}},
+	{"memory.svg", "Server memory (lower is better)",
+		[]chartFigure{{"idle", "kib_per_conn"}, {"idle", "rss_peak"}, {"echo", "rss_peak"}, {"broadcast", "rss_peak"}}},
+	{"cpu.svg", "Server CPU per message (lower is better)",
+		[]chartFigure{{"echo", "cpu_per_msg"}, {"broadcast", "cpu_per_msg"}}},
 }
 
-// server is what the server process spent on the scenario.
-type server struct {
-	RSSBeforeMiB float64 `json:"rss_before_mib"`
-	RSSPeakMiB   float64 `json:"rss_peak_mib"` // sampled under load
-	ThreadsPeak  int     `json:"threads_peak"`
-	CPUSeconds   float64 `json:"cpu_seconds"` // user + system over the run
-}
-
-func serverStats(before, peak, after procSample) server {
-	const mib = 1 << 20
-	return server{
-		RSSBeforeMiB: float64(before.RSS) / mib,
-		RSSPeakMiB:   float64(peak.RSS) / mib,
-		ThreadsPeak:  peak.Threads,
-		CPUSeconds:   after.CPU - before.CPU,
-	}
-}
-
-// table renders rows as markdown: the scenario's headline figures, the
-// correctness counters, then the server's costs.
-func table(scenario string, rows []row) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "\n| lib | %s | p50 µs | p99 µs | lost | reordered | server CPU s | RSS MiB (peak) | threads | error |\n", headline(scenario))
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
-	for _, r := range rows {
-		v, lat, lost, reord := figures(r.Result)
-		p50, p99 := "-", "-" // idle measures no latency
-		if lat.Samples > 0 {
-			p50, p99 = fmt.Sprintf("%.0f", lat.P50us), fmt.Sprintf("%.0f", lat.P99us)
+// panels draws fig for every run of its scenario.
+func panels(runs []runResult, fig chartFigure) []panel {
+	var out []panel
+	for _, run := range runs {
+		if run.Spec.Scenario != fig.scenario {
+			continue
 		}
-		fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %d | %d | %.2f | %.1f | %d | %s |\n",
-			r.Lib, v, p50, p99, lost, reord,
-			r.Server.CPUSeconds, r.Server.RSSPeakMiB, r.Server.ThreadsPeak, r.Error)
+		c, ok := columnByKey(fig.scenario, fig.key)
+		if !ok {
+			continue
+		}
+		p := panel{title: run.Spec.short() + ": " + c.head}
+		drawn := false
+		for _, r := range run.Rows {
+			v, has := c.num(r)
+			b := bar{label: r.Lib, value: v}
+			switch {
+			case r.Error != "":
+				b = bar{label: r.Lib, text: "failed"}
+			case !has:
+				b = bar{label: r.Lib, text: "n/a"}
+			default:
+				drawn = true
+			}
+			p.bars = append(p.bars, b)
+		}
+		if drawn {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func columnByKey(scenario, key string) (column, bool) {
+	for _, c := range columns(scenario) {
+		if c.key == key && c.num != nil {
+			return c, true
+		}
+	}
+	return column{}, false
+}
+
+// markdown is results.md: the machine, how to read the tables, the
+// charts, then a table per run with its one-line reading.
+func markdown(rep report, chartFiles []string) string {
+	var b strings.Builder
+	m := rep.Machine
+	fmt.Fprintf(&b, "# shoal benchmark, %s\n\n", m.Date.Format("2006-01-02 15:04 UTC"))
+	b.WriteString("| | |\n|---|---|\n")
+	fmt.Fprintf(&b, "| CPU | %s, %d logical cores |\n", m.CPU, m.Cores)
+	fmt.Fprintf(&b, "| kernel | Linux %s |\n", m.Kernel)
+	fmt.Fprintf(&b, "| Go | %s |\n", m.Go)
+	for _, l := range m.Libraries {
+		fmt.Fprintf(&b, "| %s | %s %s |\n", l.Lib, l.Module, l.Version)
+	}
+	fmt.Fprintf(&b, "| command | `%s` |\n\n", strings.Join(rep.Command, " "))
+	b.WriteString(`Every library serves each run from a fresh process of its own on 127.0.0.1;
+the load generator (package load, on shoal's client role) shares the machine.
+Server figures are that process's: RSS and threads from /proc, goroutines as it
+reports them, CPU (user + system) over the whole run, connects and drain
+included. "× best other" divides a library's figure by the best other
+library's: the highest where higher is better (above 1: ahead), the lowest
+where lower is better (below 1: ahead). A **bold** counter should be 0.
+
+`)
+	for _, f := range chartFiles {
+		fmt.Fprintf(&b, "![%s](%s)\n", strings.TrimSuffix(f, ".svg"), f)
+	}
+	for _, run := range rep.Runs {
+		cols := columns(run.Spec.Scenario)
+		fmt.Fprintf(&b, "\n## %s\n\n%s", run.Title, table(cols, run.Rows))
+		if v := versus(cols, run.Rows); v != "" {
+			fmt.Fprintf(&b, "\n%s\n", v)
+		}
 	}
 	return b.String()
 }
 
-func headline(scenario string) string {
-	return map[string]string{
-		"idle": "handshakes/s", "echo": "round trips/s",
-		"broadcast": "deliveries/s", "churn": "steady round trips/s",
-	}[scenario]
-}
-
-// figures picks the headline value, latency and error counts of a result.
-func figures(res any) (v float64, lat load.Latency, lost, reordered uint64) {
-	switch r := res.(type) {
-	case load.IdleResult:
-		return r.HandshakesPerSec, lat, r.Dropped, 0
-	case load.EchoResult:
-		return r.RoundTripsPerSec, r.Latency, r.Lost, r.Reordered
-	case load.BroadcastResult:
-		return r.DeliveriesPerSec, r.Latency, r.Lost, r.Reordered
-	case load.ChurnResult:
-		return r.Steady.RoundTripsPerSec, r.Steady.Latency, r.Errors, r.Steady.Reordered
-	}
-	return 0, lat, 0, 0
-}
-
-// writeJSON writes the run, options included, to a new file under o.out.
-func writeJSON(o options, rows []row) (string, error) {
-	if err := os.MkdirAll(o.out, 0o755); err != nil {
+// write saves rep under dir: results.json, the charts that have
+// something to draw, and results.md linking them. It returns the
+// markdown.
+func write(dir string, rep report) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	doc := struct {
-		Scenario string    `json:"scenario"`
-		When     time.Time `json:"when"`
-		Options  any       `json:"options"`
-		Rows     []row     `json:"rows"`
-	}{o.scenario, time.Now().UTC(), o.jsonable(), rows}
-	data, err := json.MarshalIndent(doc, "", "  ")
+	data, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return "", err
 	}
-	name := fmt.Sprintf("%s-%s.json", o.scenario, time.Now().UTC().Format("20060102T150405Z"))
-	path := filepath.Join(o.out, name)
-	return path, os.WriteFile(path, append(data, '\n'), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(data, '\n'), 0o644); err != nil {
+		return "", err
+	}
+	var files []string
+	for _, c := range charts {
+		var ps []panel
+		for _, fig := range c.figures {
+			ps = append(ps, panels(rep.Runs, fig)...)
+		}
+		if len(ps) == 0 {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(dir, c.file), []byte(svgChart(c.title, rep.Machine.summary(), ps)), 0o644); err != nil {
+			return "", err
+		}
+		files = append(files, c.file)
+	}
+	md := markdown(rep, files)
+	return md, os.WriteFile(filepath.Join(dir, "results.md"), []byte(md), 0o644)
 }
 
-// jsonable is the options as recorded with the results.
-func (o options) jsonable() map[string]any {
-	return map[string]any{
-		"libs": o.libs, "conns": o.conns, "size": o.size, "inflight": o.inflight,
-		"duration": o.duration.String(), "subs": o.subs, "pubs": o.pubs,
-		"rate": o.rate, "churn_rate": o.churnRate,
-	}
+// runDir is where one invocation's results go: under out, named by the
+// UTC time it began.
+func runDir(out string, began time.Time) string {
+	return filepath.Join(out, began.UTC().Format("20060102T150405Z"))
 }

@@ -1,10 +1,11 @@
 // Command peer serves the benchmark's echo (or, with -broadcast, broadcast)
 // service with one of the compared WebSocket libraries:
 //
-//	go run ./peers/cmd/peer -lib gorilla -addr 127.0.0.1:9001 [-broadcast]
+//	go run ./peers/cmd/peer -lib gorilla -addr 127.0.0.1:9001 [-broadcast] [-control]
 //
 // It prints "ready <addr>" on stdout once listening, and stops on SIGINT or
-// SIGTERM.
+// SIGTERM. With -control, stdin is the benchmark runner's control channel
+// (see control.go): it answers "stats" queries, and stops when stdin closes.
 package main
 
 import (
@@ -32,6 +33,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:9001", "listen address (host:port)")
 	broadcast := flag.Bool("broadcast", false, "send every message to every client instead of echoing it")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this loopback address (host:port), for profiling a run")
+	control := flag.Bool("control", false, `answer "stats" lines on stdin with "stats goroutines=N" on stdout, and stop when stdin closes`)
 	flag.Parse()
 	if *pprofAddr != "" {
 		go func() { log.Print(http.ListenAndServe(*pprofAddr, nil)) }()
@@ -49,7 +51,21 @@ func main() {
 	if err != nil {
 		log.Fatalf("peer: %s: %v", *lib, err)
 	}
+	// Only this goroutine writes stdout until "ready" is out; after it,
+	// only the control loop does, so lines never interleave.
 	fmt.Printf("ready %s\n", bound)
-	<-sig
+	closed := make(chan struct{})
+	if *control {
+		go func() {
+			if err := serveControl(os.Stdin, os.Stdout); err != nil {
+				log.Printf("peer: control: %v", err)
+			}
+			close(closed)
+		}()
+	}
+	select {
+	case <-sig:
+	case <-closed: // the runner is gone: do not outlive it
+	}
 	stop()
 }

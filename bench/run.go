@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shoalws/shoal/bench/load"
+)
+
+// row is one library's run of a spec.
+type row struct {
+	Lib    string `json:"lib"`
+	Result any    `json:"result,omitempty"` // a load.*Result
+	Server server `json:"server"`
+	Error  string `json:"error,omitempty"`
+}
+
+// server is what the server process spent on the run: its counters
+// before it, their peaks during it (sampled every 250 ms, and for idle
+// at the moment every connection is open and settled), and the figures
+// derived from them.
+type server struct {
+	RSSBeforeMiB     float64 `json:"rss_before_mib"`
+	RSSPeakMiB       float64 `json:"rss_peak_mib"`
+	ThreadsPeak      int     `json:"threads_peak"`
+	GoroutinesBefore int     `json:"goroutines_before"`
+	GoroutinesPeak   int     `json:"goroutines_peak"`
+	FDsBefore        int     `json:"fds_before"`
+	FDsPeak          int     `json:"fds_peak"`
+	// CPUSeconds is user + system over the whole run: connecting, the
+	// load, draining and closing.
+	CPUSeconds float64 `json:"cpu_seconds"`
+
+	// idle: (RSS with every connection open − RSS before) / open.
+	KiBPerConn float64 `json:"kib_per_conn,omitempty"`
+	// echo: CPU per round trip (a message in and its echo out). In
+	// seconds per million messages, the issue's unit, it is the same
+	// number: 1 µs per message is 1 s per million.
+	CPUMicrosPerRoundTrip float64 `json:"cpu_us_per_round_trip,omitempty"`
+	// echo: per million round trips; broadcast: per million deliveries.
+	CPUSecondsPerMillion float64 `json:"cpu_s_per_million_msgs,omitempty"`
+
+	// churn: the counters once the run is over.
+	After *settled `json:"after,omitempty"`
+}
+
+// settled is a server's fds and goroutines after a churn run, once they
+// came back to where they were before it or settleTimeout passed.
+type settled struct {
+	FDs        int     `json:"fds"`
+	Goroutines int     `json:"goroutines"`
+	Baseline   bool    `json:"baseline"` // both back to their values before
+	WaitedS    float64 `json:"waited_s"`
+}
+
+// runLib starts lib's peer, runs s against it and stops it.
+func runLib(ctx context.Context, bins peerBinaries, lib string, s spec) row {
+	r := row{Lib: lib}
+	p, err := startPeer(bins.forLib(lib), lib, s.Scenario == "broadcast")
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	defer p.stop()
+	if s.Scenario == "idle" {
+		warmUp(ctx, p.addr)
+	}
+	before, err := p.sample()
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	smp := startSampler(p)
+	var atPeak procSample
+	res, runErr := runScenario(ctx, p.addr, s, func() {
+		var err error
+		atPeak, err = p.sample()
+		smp.add(atPeak, err)
+	})
+	peak, sampleErr := smp.finish()
+	after, afterErr := p.sample()
+	r.Result = res
+	r.Server = serverStats(before, peak, after)
+	derive(&r.Server, res, before, atPeak)
+	if s.Scenario == "churn" && afterErr == nil {
+		r.Server.After = waitSettled(p, before, after)
+	}
+	if err := errors.Join(runErr, sampleErr, afterErr); err != nil {
+		r.Error = err.Error()
+	}
+	return r
+}
+
+// warmUpConns connections are opened and closed before idle's "before"
+// reading, for every library alike: the first connections fault in the
+// server's accept and handshake code and its runtime's first heap
+// spans, a one-time cost that divided by N would read as per-conn
+// memory (about 0.04 KiB at 10,000 for shoal).
+const warmUpConns = 100
+
+func warmUp(ctx context.Context, addr string) {
+	_, _ = load.Idle(ctx, addr, warmUpConns, nil)
+	time.Sleep(500 * time.Millisecond) // the server finishes the closes
+}
+
+// runScenario runs s against addr; atPeak is called, for idle, while
+// every connection is open.
+func runScenario(ctx context.Context, addr string, s spec, atPeak func()) (any, error) {
+	switch s.Scenario {
+	case "idle":
+		return load.Idle(ctx, addr, s.Conns, atPeak)
+	case "echo":
+		return load.Echo(ctx, addr, s.Conns, s.Size, s.Inflight, s.Duration)
+	case "broadcast":
+		return load.Broadcast(ctx, addr, s.Subs, s.Pubs, s.Rate, s.Size, s.Duration)
+	case "churn":
+		return load.Churn(ctx, addr, s.Conns, s.Rate, s.Duration)
+	}
+	return nil, fmt.Errorf("unknown scenario %q", s.Scenario)
+}
+
+const mib = 1 << 20
+
+func serverStats(before, peak, after procSample) server {
+	return server{
+		RSSBeforeMiB:     float64(before.RSS) / mib,
+		RSSPeakMiB:       float64(peak.RSS) / mib,
+		ThreadsPeak:      peak.Threads,
+		GoroutinesBefore: before.Goroutines,
+		GoroutinesPeak:   peak.Goroutines,
+		FDsBefore:        before.FDs,
+		FDsPeak:          peak.FDs,
+		CPUSeconds:       after.CPU - before.CPU,
+	}
+}
+
+// derive fills the per-connection and per-message figures.
+func derive(sv *server, res any, before, atPeak procSample) {
+	switch r := res.(type) {
+	case load.IdleResult:
+		if r.Open > 0 && atPeak.RSS > 0 {
+			sv.KiBPerConn = float64(atPeak.RSS-before.RSS) / 1024 / float64(r.Open)
+		}
+	case load.EchoResult:
+		if r.Received > 0 {
+			sv.CPUMicrosPerRoundTrip = sv.CPUSeconds / float64(r.Received) * 1e6
+			sv.CPUSecondsPerMillion = sv.CPUMicrosPerRoundTrip
+		}
+	case load.BroadcastResult:
+		if r.Delivered > 0 {
+			sv.CPUSecondsPerMillion = sv.CPUSeconds / float64(r.Delivered) * 1e6
+		}
+	}
+}
+
+// settleTimeout bounds the wait for a server to give back what a churn
+// run took: its connections are closed by then, only their teardown
+// may lag.
+const settleTimeout = 5 * time.Second
+
+// waitSettled polls p until its fds and goroutines are back to before's
+// or settleTimeout passes, and reports where they stopped.
+func waitSettled(p *peer, before, now procSample) *settled {
+	start := time.Now()
+	for {
+		back := now.FDs <= before.FDs && now.Goroutines <= before.Goroutines
+		if back || time.Since(start) >= settleTimeout {
+			return &settled{FDs: now.FDs, Goroutines: now.Goroutines, Baseline: back, WaitedS: time.Since(start).Seconds()}
+		}
+		time.Sleep(100 * time.Millisecond)
+		if ps, err := p.sample(); err == nil {
+			now = ps
+		}
+	}
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/shoalws/shoal/bench/load"
+)
+
+// runLib end to end against real peer processes, at a tiny scale: the
+// server's figures are read and derived for each kind of run.
+func TestRunLib(t *testing.T) {
+	bins := buildTestPeers(t)
+	// Long enough for the sampler (every 250 ms) to see the load.
+	const window = 600 * time.Millisecond
+	for _, c := range []struct {
+		spec  spec
+		check func(row) bool
+	}{
+		{spec{Scenario: "idle", Conns: 20}, func(r row) bool {
+			res := r.Result.(load.IdleResult)
+			// gorilla holds a goroutine and buffers per connection.
+			return res.Open == 20 && r.Server.KiBPerConn > 0 && r.Server.GoroutinesPeak >= r.Server.GoroutinesBefore+20
+		}},
+		{spec{Scenario: "echo", Conns: 10, Size: 64, Inflight: 1, Duration: window}, func(r row) bool {
+			res := r.Result.(load.EchoResult)
+			return res.Received > 0 && res.Lost == 0 && r.Server.CPUMicrosPerRoundTrip > 0 &&
+				r.Server.CPUSecondsPerMillion == r.Server.CPUMicrosPerRoundTrip
+		}},
+		{spec{Scenario: "broadcast", Subs: 20, Pubs: 2, Rate: 100, Size: 64, Duration: window}, func(r row) bool {
+			res := r.Result.(load.BroadcastResult)
+			return res.Drained && res.Lost == 0 && r.Server.CPUSecondsPerMillion > 0
+		}},
+		{spec{Scenario: "churn", Conns: 5, Rate: 50, Duration: window}, func(r row) bool {
+			res := r.Result.(load.ChurnResult)
+			a := r.Server.After
+			return res.Errors == 0 && a != nil && a.Baseline &&
+				a.FDs <= r.Server.FDsBefore && a.Goroutines <= r.Server.GoroutinesBefore
+		}},
+	} {
+		t.Run(c.spec.Scenario, func(t *testing.T) {
+			r := runLib(context.Background(), bins, "gorilla", c.spec)
+			if r.Error != "" {
+				t.Fatal(r.Error)
+			}
+			sv := r.Server
+			if sv.RSSPeakMiB <= 0 || sv.ThreadsPeak < 1 || sv.FDsPeak <= sv.FDsBefore || sv.GoroutinesPeak <= sv.GoroutinesBefore {
+				t.Errorf("server: %+v", sv)
+			}
+			if !c.check(r) {
+				t.Errorf("%+v", r)
+			}
+		})
+	}
+}
