@@ -44,7 +44,14 @@ func Idle(ctx context.Context, addr string, n int, atPeak func()) (IdleResult, e
 	start := time.Now()
 	conns, failed, derr := cl.dialAll(ctx, values, 64)
 	took := time.Since(start)
-	res.Open, res.DialErrors, res.DialError = n-failed, failed, errString(derr)
+	// Count what opened: after a cancel, dials never tried are neither
+	// open nor failed.
+	for _, c := range conns {
+		if c != nil {
+			res.Open++
+		}
+	}
+	res.DialErrors, res.DialError = failed, errString(derr)
 	res.HandshakeSeconds = took.Seconds()
 	res.HandshakesPerSec = float64(res.Open) / took.Seconds()
 	sleepCtx(ctx, idleSettle)
@@ -54,7 +61,6 @@ func Idle(ctx context.Context, addr string, n int, atPeak func()) (IdleResult, e
 	res.Dropped = dropped.Load()
 	ending.Store(true)
 	cl.close()
-	_ = conns // kept referenced until here: they are what is measured
 	if res.Open == 0 {
 		return res, errors.Join(errors.New("load: no connection opened"), derr)
 	}
