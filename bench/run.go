@@ -65,7 +65,10 @@ func runLib(ctx context.Context, bins peerBinaries, lib string, s spec) row {
 	}
 	defer p.stop()
 	if s.Scenario == "idle" {
-		warmUp(ctx, p.addr)
+		if err := warmUp(ctx, p); err != nil {
+			r.Error = err.Error()
+			return r
+		}
 	}
 	before, err := p.sample()
 	if err != nil {
@@ -100,9 +103,22 @@ func runLib(ctx context.Context, bins peerBinaries, lib string, s spec) row {
 // memory (about 0.04 KiB at 10,000 for shoal).
 const warmUpConns = 100
 
-func warmUp(ctx context.Context, addr string) {
-	_, _ = load.Idle(ctx, addr, warmUpConns, nil)
-	time.Sleep(500 * time.Millisecond) // the server finishes the closes
+// warmUp opens and closes the warm-up connections, then waits (as
+// churn does) until the server has let go of their fds and goroutines.
+func warmUp(ctx context.Context, p *peer) error {
+	start, err := p.sample()
+	if err != nil {
+		return err
+	}
+	if _, err := load.Idle(ctx, p.addr, warmUpConns, nil); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	now, err := p.sample()
+	if err != nil {
+		return err
+	}
+	waitSettled(p, start, now)
+	return nil
 }
 
 // runScenario runs s against addr; atPeak is called, for idle, while
