@@ -59,9 +59,15 @@ var (
 	// includes whitespace before the colon and obs-fold), a control byte
 	// in a value, or a line that ends in a bare LF.
 	ErrMalformedHeader = &HandshakeError{400, "malformed header field"}
+	// ErrBody: the request announces a body (Content-Length other than
+	// 0, or any Transfer-Encoding). Its bytes would be read as frames.
+	ErrBody = &HandshakeError{400, "a handshake request has no body"}
 	// ErrForbiddenOrigin is for a server whose origin check fails; the
 	// codec does not check origins itself.
 	ErrForbiddenOrigin = &HandshakeError{403, "origin not allowed"}
+	// ErrOverloaded is for a server that cannot take a connection now
+	// (out of file descriptors); the answer carries Retry-After.
+	ErrOverloaded = &HandshakeError{503, "server busy, try again"}
 )
 
 // Request is a parsed client opening handshake. Every []byte aliases the
@@ -344,6 +350,7 @@ type requestFields struct {
 	hosts, keys, origins int
 	versions             int
 	upgrade, connection  bool
+	body                 bool
 }
 
 // readRequestFields checks the syntax of every field line of req.head,
@@ -374,6 +381,10 @@ func readRequestFields(req *Request) error {
 		case equalFold(name, "Origin"):
 			f.origins++
 			req.Origin = value
+		case equalFold(name, "Content-Length"):
+			f.body = f.body || string(value) != "0"
+		case equalFold(name, "Transfer-Encoding"):
+			f.body = true
 		}
 	}
 	if req.Host == nil {
@@ -404,7 +415,10 @@ func checkRequestFields(req *Request, f *requestFields) error {
 	if err := checkKey(req, f); err != nil {
 		return err
 	}
-	return checkOrigin(f)
+	if err := checkOrigin(f); err != nil {
+		return err
+	}
+	return checkBody(f)
 }
 
 // RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status
@@ -486,6 +500,19 @@ func checkOrigin(f *requestFields) error {
 	return nil
 }
 
+// RFC 6455 §4.1 describes the opening handshake as a GET with header
+// fields only, and RFC 9110 §9.3.1: "content received in a GET request
+// has no generally defined semantics". Whatever follows the header block
+// is read as WebSocket frames, so a body would be taken for frames, and
+// a proxy that forwards the body differently would let a client smuggle
+// frames past it.
+func checkBody(f *requestFields) error {
+	if f.body {
+		return ErrBody
+	}
+	return nil
+}
+
 // acceptGUID is the RFC 6455 §1.3 constant that turns a key into an
 // accept value.
 const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -560,6 +587,10 @@ func AppendReject(dst []byte, status int, reason string) []byte {
 	} else {
 		dst = append(dst, "\r\nConnection: close"...)
 	}
+	if status == 503 {
+		// RFC 9110 §10.2.3: how long the client ought to wait.
+		dst = append(dst, "\r\nRetry-After: 1"...)
+	}
 	dst = append(dst, "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
 	dst = strconv.AppendInt(dst, int64(len(reason)+1), 10)
 	dst = append(dst, "\r\n\r\n"...)
@@ -600,6 +631,8 @@ func statusText(status int) string {
 		return "Request Header Fields Too Large"
 	case 500:
 		return "Internal Server Error"
+	case 501:
+		return "Not Implemented"
 	case 503:
 		return "Service Unavailable"
 	}

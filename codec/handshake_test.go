@@ -128,6 +128,13 @@ var requestRuleTests = []struct {
 	{"no Origin", edit("Origin: http://example.com\r\n", ""), nil},
 	{"two Origins", edit("Origin: http://example.com", "Origin: http://example.com\r\nOrigin: http://evil.example"), ErrOriginHeader},
 
+	// A body would be read as frames.
+	{"Content-Length 0", edit("Origin:", "Content-Length: 0\r\nOrigin:"), nil},
+	{"Content-Length 5", edit("Origin:", "Content-Length: 5\r\nOrigin:"), ErrBody},
+	{"Content-Length twice", edit("Origin:", "Content-Length: 0\r\ncontent-length: 12\r\nOrigin:"), ErrBody},
+	{"chunked", edit("Origin:", "Transfer-Encoding: chunked\r\nOrigin:"), ErrBody},
+	{"any transfer coding", edit("Origin:", "transfer-encoding: identity\r\nOrigin:"), ErrBody},
+
 	// Field syntax.
 	{"space before colon", edit("Upgrade:", "Upgrade :"), ErrMalformedHeader},
 	{"tab before colon", edit("Upgrade:", "Upgrade\t:"), ErrMalformedHeader},
@@ -551,6 +558,7 @@ func TestAppendRejectError(t *testing.T) {
 		{ErrVersion, "HTTP/1.1 426 Upgrade Required", ErrVersion.Reason + "\n"},
 		{ErrHeaderTooLarge, "HTTP/1.1 431 Request Header Fields Too Large", ErrHeaderTooLarge.Reason + "\n"},
 		{ErrForbiddenOrigin, "HTTP/1.1 403 Forbidden", "origin not allowed\n"},
+		{ErrOverloaded, "HTTP/1.1 503 Service Unavailable", ErrOverloaded.Reason + "\n"},
 		{fmt.Errorf("reading: %w", ErrKey), "HTTP/1.1 400 Bad Request", ErrKey.Reason + "\n"},
 		{errors.New("boom"), "HTTP/1.1 400 Bad Request", "boom\n"},
 		{nil, "HTTP/1.1 400 Bad Request", "bad handshake\n"},
@@ -560,6 +568,14 @@ func TestAppendRejectError(t *testing.T) {
 		if !strings.HasPrefix(got, tt.statusLine+"\r\n") || !strings.HasSuffix(got, "\r\n\r\n"+tt.body) {
 			t.Errorf("AppendRejectError(%v) =\n%q", tt.err, got)
 		}
+	}
+}
+
+// A 503 tells the client when to come back (RFC 9110 §10.2.3).
+func TestRejectOverloadedRetryAfter(t *testing.T) {
+	got := string(AppendRejectError(nil, ErrOverloaded))
+	if !strings.Contains(got, "\r\nRetry-After: 1\r\n") || !strings.Contains(got, "\r\nConnection: close\r\n") {
+		t.Fatalf("503 answer lacks Retry-After or Connection: close:\n%q", got)
 	}
 }
 
@@ -575,6 +591,7 @@ func TestHandshakeError(t *testing.T) {
 		ErrHeaderTooLarge: 431, ErrBadRequestLine: 400, ErrMethod: 400, ErrHTTPVersion: 400,
 		ErrHost: 400, ErrNotUpgrade: 426, ErrConnectionHeader: 400, ErrVersion: 426,
 		ErrKey: 400, ErrOriginHeader: 400, ErrMalformedHeader: 400, ErrForbiddenOrigin: 403,
+		ErrBody: 400, ErrOverloaded: 503,
 	}
 	for e, status := range statuses {
 		if e.Status != status {
