@@ -5,6 +5,7 @@ import (
 
 	"github.com/shoalws/shoal/codec"
 	"github.com/shoalws/shoal/conn"
+	"github.com/shoalws/shoal/shard"
 )
 
 // StatusCode is a close status code (RFC 6455 §7.4).
@@ -35,6 +36,20 @@ var (
 	// ErrServerClosed is returned by ListenAndServe and Serve after
 	// Shutdown.
 	ErrServerClosed = errors.New("shoal: server closed")
+)
+
+// Reasons a connection ends that OnClose may be given (compare with
+// errors.Is).
+var (
+	// ErrMessageTimeout: the peer began a message and did not finish it
+	// within Config.MessageTimeout; it was sent close 1008.
+	ErrMessageTimeout = shard.ErrMessageTimeout
+	// ErrWriteTimeout: output waited Config.WriteTimeout without the peer
+	// taking a byte; the connection was dropped.
+	ErrWriteTimeout = shard.ErrWriteTimeout
+	// ErrPartialBudget: the peer's unfinished message needed memory while
+	// Config.MaxPartialBytes was spent; it was sent close 1013.
+	ErrPartialBudget = conn.ErrPartialBudget
 )
 
 // CloseCodeOf returns the close code an OnClose error carries.

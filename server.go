@@ -37,15 +37,33 @@ type Config struct {
 	// never block (echo, fan-out, routing to channels).
 	Inline bool
 	// MailboxSize is how many messages of one connection may wait for its
-	// handler before the shard stops reading that connection. Default 64.
+	// handler before the shard stops reading that connection. Default 64,
+	// at most 32767.
 	MailboxSize int
+	// MaxInbound bounds the memory that messages waiting for one
+	// connection's handler may hold (buffer capacity, not payload
+	// length): past it the shard stops reading that connection until the
+	// handler catches up. One message is always taken, however large.
+	// Default 1 MiB.
+	MaxInbound int64
 
 	// MaxMessageSize is the largest message accepted; a larger one closes
-	// the connection with 1009 before it is buffered. Default 1 MiB.
+	// the connection with 1009 before it is buffered. Default 1 MiB, at
+	// most 1 GiB.
 	MaxMessageSize int64
-	// MaxOutbound bounds the bytes queued for one connection; past it
-	// Send returns ErrOutboundFull. Default 1 MiB.
+	// MaxOutbound bounds the memory queued for sending to one connection:
+	// every frame counts its buffer's capacity and bookkeeping (an empty
+	// pong costs 320 bytes, not 2). Past it Send returns ErrOutboundFull,
+	// published messages meet the SlowConsumer policy, and the shard stops
+	// reading the connection until the peer has read half of it. Default
+	// 1 MiB. DESIGN.md gives the whole per-connection bound.
 	MaxOutbound int64
+	// MaxPartialBytes bounds, server-wide, the memory held by messages
+	// that are still arriving (a peer may announce a large message and
+	// send it slowly). A connection whose message would pass it is closed
+	// with 1013 (try again later). Messages that arrive whole in one read
+	// never count. Default 64 MiB; negative: no bound.
+	MaxPartialBytes int64
 	// MaxHeaderBytes bounds the opening handshake; past it the answer is
 	// 431. Default 8 KiB.
 	MaxHeaderBytes int
@@ -62,6 +80,21 @@ type Config struct {
 	PongTimeout  time.Duration
 	// CloseTimeout bounds the close handshake. Default 5s.
 	CloseTimeout time.Duration
+	// MessageTimeout bounds how long a peer may take to finish a message
+	// (or a frame) it has begun, from its first byte: past it the
+	// connection is closed with 1008. Default 30s; negative: no bound.
+	MessageTimeout time.Duration
+	// WriteTimeout drops a connection whose waiting output has not moved
+	// for this long: its peer is gone or does not read. Default 30s;
+	// negative: no bound.
+	WriteTimeout time.Duration
+	// ReusePort lets other sockets, this process's or another's, bind
+	// Addr too (SO_REUSEPORT), each shard with its own listening socket:
+	// the kernel then spreads new connections over all of them, which is
+	// how a new process takes over a port from an old one without
+	// refusing anyone. Default false: Listen fails with "address already
+	// in use" if anything holds the port, and nothing can share it after.
+	ReusePort bool
 
 	// CheckOrigin decides on a browser's Origin header (host is the
 	// request's Host). Default: no Origin, or one whose host equals Host.
@@ -88,6 +121,7 @@ type Config struct {
 // safe for concurrent use; none of them waits for a connection's I/O.
 type Server struct {
 	cfg      Config
+	partial  *conn.Budget
 	connCfg  conn.Config
 	shardCfg shard.Config
 	disp     *mailbox.Dispatcher[*shard.Conn]
@@ -112,11 +146,13 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, done: make(chan struct{})}
 	s.setDefaults()
 	s.registry = shard.NewRegistry(s.cfg.Shards)
+	s.partial = conn.NewBudget(s.cfg.MaxPartialBytes)
 	s.connCfg = conn.Config{
 		Role:           codec.RoleServer,
 		MaxMessage:     s.cfg.MaxMessageSize,
 		MaxOutbound:    s.cfg.MaxOutbound,
 		MaxHeaderBytes: s.cfg.MaxHeaderBytes,
+		Partial:        s.partial,
 	}
 	s.shardCfg = shard.Config{
 		Conn:             &s.connCfg,
@@ -125,6 +161,8 @@ func New(cfg Config) (*Server, error) {
 		PingInterval:     s.cfg.PingInterval,
 		PongTimeout:      s.cfg.PongTimeout,
 		CloseTimeout:     s.cfg.CloseTimeout,
+		MessageTimeout:   s.cfg.MessageTimeout,
+		WriteTimeout:     s.cfg.WriteTimeout,
 		SlowPolicy:       shard.SlowPolicy(s.cfg.SlowConsumer),
 		Registry:         s.registry,
 	}
@@ -132,7 +170,8 @@ func New(cfg Config) (*Server, error) {
 	if s.cfg.Inline {
 		workers = 0
 	}
-	disp, err := mailbox.New(workers, s.cfg.MailboxSize, mailbox.Hooks[*shard.Conn]{
+	limits := mailbox.Limits{Messages: s.cfg.MailboxSize, Bytes: s.cfg.MaxInbound}
+	disp, err := mailbox.New(workers, limits, mailbox.Hooks[*shard.Conn]{
 		Deliver:  s.deliver,
 		Panicked: func(c *shard.Conn, _ any) { c.Shard().Panicked(c) },
 		Resume:   func(c *shard.Conn) { c.Shard().Resume(c) },
@@ -167,6 +206,7 @@ func New(cfg Config) (*Server, error) {
 		s.shards = append(s.shards, sh)
 		go sh.Run()
 	}
+	go s.releaseLoop()
 	return s, nil
 }
 
@@ -181,6 +221,18 @@ func (s *Server) setDefaults() {
 	if c.MailboxSize <= 0 {
 		c.MailboxSize = 64
 	}
+	c.MailboxSize = min(c.MailboxSize, mailbox.MaxMessages)
+	if c.MaxInbound <= 0 {
+		c.MaxInbound = 1 << 20
+	}
+	c.MaxInbound = min(c.MaxInbound, mailbox.MaxBytes)
+	if c.MaxMessageSize <= 0 {
+		c.MaxMessageSize = conn.DefaultMaxMessage
+	}
+	c.MaxMessageSize = min(c.MaxMessageSize, maxMessageSize)
+	if c.MaxPartialBytes == 0 {
+		c.MaxPartialBytes = 64 << 20
+	}
 	if c.MaxHeaderBytes <= 0 {
 		c.MaxHeaderBytes = codec.DefaultMaxHeaderBytes
 	}
@@ -194,6 +246,10 @@ func (s *Server) setDefaults() {
 		c.CloseTimeout = shard.DefaultCloseTimeout
 	}
 }
+
+// maxMessageSize caps MaxMessageSize: a message is held whole in memory,
+// and the mailbox counts a waiting one in 32 bits.
+const maxMessageSize = 1 << 30
 
 func (s *Server) stopShards() {
 	for _, sh := range s.shards {
@@ -279,16 +335,20 @@ func equalFoldASCII(a, b string) bool {
 	return true
 }
 
-// Listen opens one SO_REUSEPORT listening socket per shard on
-// Config.Addr and starts serving; it returns the bound address (useful
-// with port 0). The kernel spreads new connections over the shards.
+// Listen starts serving on Config.Addr and returns the bound address
+// (useful with port 0). By default one listening socket is shared by
+// every shard: a pending connection wakes one shard, which accepts it on
+// its own thread, and the port is this server's alone (Listen fails with
+// "address already in use" if anything holds it). With Config.ReusePort
+// each shard has its own SO_REUSEPORT socket and the kernel spreads new
+// connections over them, and over any other process's on the same port.
 func (s *Server) Listen() (net.Addr, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
 		return nil, ErrServerClosed
 	}
-	first, err := reactor.Listen(s.cfg.Addr, true, 0)
+	first, err := reactor.Listen(s.cfg.Addr, s.cfg.ReusePort, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -296,6 +356,13 @@ func (s *Server) Listen() (net.Addr, error) {
 	if err != nil {
 		reactor.Close(first)
 		return nil, err
+	}
+	if !s.cfg.ReusePort {
+		l := shard.NewListener(first, len(s.shards))
+		for _, sh := range s.shards {
+			sh.Listen(l)
+		}
+		return net.TCPAddrFromAddrPort(bound), nil
 	}
 	fds := []int{first}
 	for range s.shards[1:] {
@@ -309,7 +376,7 @@ func (s *Server) Listen() (net.Addr, error) {
 		fds = append(fds, fd)
 	}
 	for i, sh := range s.shards {
-		sh.Listen(fds[i])
+		sh.Listen(shard.NewListener(fds[i], 1))
 	}
 	return net.TCPAddrFromAddrPort(bound), nil
 }
@@ -357,23 +424,26 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 }
 
-// handOver moves a Go net.Conn to the next shard.
+// handOver moves a Go net.Conn to the next shard. nc is closed if that
+// fails.
 func (s *Server) handOver(nc net.Conn, start conn.State, ahead []byte, setup func(*shard.Conn)) (*shard.Conn, error) {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		nc.Close()
-		return nil, errors.New("shoal: connection has no file descriptor (TLS must be terminated in front of shoal)")
-	}
-	remote := netip.AddrPort{}
-	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
-		remote = ta.AddrPort()
+		return nil, ErrCannotTakeOver
 	}
 	fd, err := reactor.Detach(sc)
 	if err != nil {
+		nc.Close()
 		return nil, err
 	}
+	return s.adopt(fd, remoteOf(nc), start, ahead, nil, setup)
+}
+
+// adopt gives a socket to the next shard in turn (see shard.Adopt).
+func (s *Server) adopt(fd int, remote netip.AddrPort, start conn.State, ahead, reply []byte, setup func(*shard.Conn)) (*shard.Conn, error) {
 	sh := s.shards[int(s.next.Add(1))%len(s.shards)]
-	return sh.Adopt(fd, remote, start, ahead, setup)
+	return sh.Adopt(fd, remote, start, ahead, reply, setup)
 }
 
 // Shutdown stops accepting, sends close 1001 to every connection and

@@ -332,5 +332,8 @@ func TestMain(m *testing.M) {
 	if os.Getenv(clientProcessEnv) != "" {
 		os.Exit(runClientProcess())
 	}
+	if os.Getenv(serverProcessEnv) != "" {
+		os.Exit(runServerProcess())
+	}
 	os.Exit(m.Run())
 }

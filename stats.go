@@ -12,14 +12,25 @@ type Stats struct {
 	MessagesOut     uint64
 	BytesIn         uint64
 	BytesOut        uint64
-	QueuedBytes     int64  // waiting in outbound queues now
-	PausedReads     uint64 // times a full mailbox stopped reading a conn
+	// QueuedBytes is the memory outbound queues hold now: each queued
+	// frame's buffer capacity and bookkeeping, not its wire length.
+	QueuedBytes int64
+	// PartialBytes is the memory held now by messages being reassembled,
+	// server-wide (bounded by Config.MaxPartialBytes).
+	PartialBytes int64
+	// PausedReads counts the times reading a conn was paused: its mailbox
+	// was full, or (OutboundPauses, counted again there) its outbound
+	// queue held its limit while it kept sending.
+	PausedReads     uint64
+	OutboundPauses  uint64
 	PoolOverloads   uint64 // times a mailbox found every worker busy
 	SendRefused     uint64 // Sends refused by a full outbound queue
 	HandlerPanics   uint64
 	LoopPasses      uint64 // shard event-loop passes, all shards together
 	SlowEvictions   uint64 // subscribers closed (1008) for a full queue
 	SlowDrops       uint64 // published messages skipped for a full queue
+	MessageTimeouts uint64 // conns closed (1008) for a message not finished in time
+	WriteTimeouts   uint64 // conns dropped for output that did not move in time
 	// Closes counts ended connections by the close code that ended them;
 	// key 0 holds those without one (refused handshakes, for instance).
 	// Nil until a connection has ended.
@@ -42,13 +53,17 @@ func (s *Server) Stats() Stats {
 		BytesIn:         snap.BytesIn,
 		BytesOut:        snap.BytesOut,
 		QueuedBytes:     snap.QueuedBytes,
+		PartialBytes:    s.partial.Used(),
 		PausedReads:     snap.PausedReads,
+		OutboundPauses:  snap.OutboundPauses,
 		PoolOverloads:   s.disp.Overloads(),
 		SendRefused:     snap.SendRefused,
 		HandlerPanics:   s.disp.Panics(),
 		LoopPasses:      snap.LoopPasses,
 		SlowEvictions:   snap.SlowEvictions,
 		SlowDrops:       snap.SlowDrops,
+		MessageTimeouts: snap.MessageTimeouts,
+		WriteTimeouts:   snap.WriteTimeouts,
 		Closes:          snap.Closes,
 	}
 }

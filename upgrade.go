@@ -3,12 +3,17 @@ package shoal
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/shoalws/shoal/codec"
 	"github.com/shoalws/shoal/conn"
+	"github.com/shoalws/shoal/reactor"
 	"github.com/shoalws/shoal/shard"
 )
 
@@ -16,11 +21,16 @@ import (
 // (behind http.ServeMux and middleware alike), takes the connection away
 // from net/http and gives it to a shard. value is stored on the
 // connection before OnOpen runs (the place for a user identity read from
-// the request); OnOpen may run before Upgrade returns.
+// the request); OnOpen may run before Upgrade returns. Header fields set
+// on w before the call (a cookie, say) go out with the 101 response.
 //
-// On a bad handshake Upgrade answers with the HTTP status RFC 6455 asks
-// for (400, 403, 426) and returns the error. The connection must be plain
-// TCP: terminate TLS in front of shoal.
+// The connection is taken over before anything is promised: the shard
+// owns its socket before it writes 101, so a client that reads 101 is
+// served. Refusals are answered with an HTTP status and returned as
+// errors: a bad handshake gets what RFC 6455 asks for (400, 403, 426), a
+// request with a body 400, a server out of file descriptors 503 with
+// Retry-After, a connection shoal cannot take over (not a plain TCP
+// socket: TLS is terminated in front of shoal) 501.
 func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, value any) (*Conn, error) {
 	key, protocol, err := s.checkUpgrade(r)
 	if err != nil {
@@ -32,27 +42,29 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, value any) (*Co
 		http.Error(w, "websocket: cannot take over this connection", http.StatusInternalServerError)
 		return nil, err
 	}
-	resp := make([]byte, 0, 160)
-	resp = append(resp, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
-	resp = codec.AppendAcceptKey(resp, []byte(key))
-	if protocol != "" {
-		resp = append(resp, "\r\nSec-WebSocket-Protocol: "...)
-		resp = append(resp, protocol...)
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		refuse(nc, ErrCannotTakeOver)
+		return nil, ErrCannotTakeOver
 	}
-	resp = append(resp, "\r\n\r\n"...)
-	nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
-	if _, err := nc.Write(resp); err != nil {
-		nc.Close()
-		return nil, err
-	}
-	nc.SetDeadline(time.Time{})
+	resp := appendSwitching(make([]byte, 0, 256), key, protocol, w.Header())
 	// Bytes the client sent right after its request (its first frames)
 	// may already sit in net/http's buffer: they go with the connection.
 	var ahead []byte
 	if n := brw.Reader.Buffered(); n > 0 {
 		ahead, _ = brw.Reader.Peek(n)
 	}
-	sc, err := s.handOver(nc, conn.StateOpen, ahead, func(sc *shard.Conn) {
+	fd, err := reactor.Detach(sc)
+	if err != nil {
+		if reactor.IsTooManyFiles(err) {
+			refuse(nc, codec.ErrOverloaded)
+			return nil, fmt.Errorf("shoal: taking over the connection: %w", err)
+		}
+		refuse(nc, &codec.HandshakeError{Status: http.StatusInternalServerError, Reason: "cannot take over the connection"})
+		return nil, err
+	}
+	// The 101 is the first thing the shard writes.
+	c, err := s.adopt(fd, remoteOf(nc), conn.StateOpen, ahead, resp, func(sc *shard.Conn) {
 		h := handle(sc)
 		h.setProtocol(protocol)
 		if value != nil {
@@ -62,13 +74,94 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, value any) (*Co
 	if err != nil {
 		return nil, err
 	}
-	return handle(sc), nil
+	return handle(c), nil
+}
+
+// ErrCannotTakeOver is returned by Upgrade for a connection that is not a
+// plain TCP socket (a TLS connection of net/http's, for instance); the
+// client is answered 501 before any 101.
+var ErrCannotTakeOver = &codec.HandshakeError{Status: http.StatusNotImplemented,
+	Reason: "this server cannot take over a WebSocket from this connection (TLS must be terminated in front of shoal)"}
+
+// refuse answers a handshake on a connection taken from net/http and
+// closes it.
+func refuse(nc net.Conn, err error) {
+	defer nc.Close()
+	nc.SetWriteDeadline(time.Now().Add(time.Second))
+	nc.Write(codec.AppendRejectError(nil, err))
+}
+
+// appendSwitching appends the 101 response: RFC 6455's fields, then the
+// fields the handler set on its ResponseWriter, except those that are the
+// handshake's own or would frame a body; a field with a name that is not
+// a token or a value with a line break is left out, so no value can
+// inject a line.
+func appendSwitching(dst []byte, key, protocol string, extra http.Header) []byte {
+	dst = append(dst, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	dst = codec.AppendAcceptKey(dst, []byte(key))
+	if protocol != "" {
+		dst = append(dst, "\r\nSec-WebSocket-Protocol: "...)
+		dst = append(dst, protocol...)
+	}
+	for name, values := range extra {
+		if !extraHeaderAllowed(name) {
+			continue
+		}
+		for _, v := range values {
+			if strings.ContainsAny(v, "\r\n\x00") {
+				continue
+			}
+			dst = append(dst, "\r\n"...)
+			dst = append(dst, name...)
+			dst = append(dst, ": "...)
+			dst = append(dst, v...)
+		}
+	}
+	return append(dst, "\r\n\r\n"...)
+}
+
+func extraHeaderAllowed(name string) bool {
+	switch http.CanonicalHeaderKey(name) {
+	case "Upgrade", "Connection", "Content-Length", "Transfer-Encoding", "Content-Type",
+		"Sec-Websocket-Accept", "Sec-Websocket-Protocol", "Sec-Websocket-Extensions", "Sec-Websocket-Version":
+		return false
+	}
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if !isTokenChar(name[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// isTokenChar reports whether c may appear in an HTTP token (RFC 9110
+// §5.6.2).
+func isTokenChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+func remoteOf(nc net.Conn) netip.AddrPort {
+	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		return ta.AddrPort()
+	}
+	return netip.AddrPort{}
 }
 
 // checkUpgrade applies RFC 6455 §4.2.1 to a request net/http parsed.
 func (s *Server) checkUpgrade(r *http.Request) (key, protocol string, err error) {
 	if r.Method != http.MethodGet {
 		return "", "", codec.ErrMethod
+	}
+	// net/http has parsed the framing: see codec.ErrBody.
+	if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+		return "", "", codec.ErrBody
 	}
 	if !r.ProtoAtLeast(1, 1) {
 		return "", "", codec.ErrHTTPVersion

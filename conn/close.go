@@ -42,6 +42,10 @@ func (c *Conn) Evict(code codec.StatusCode, reason string) error {
 		return ErrClosed
 	}
 	c.queued.Add(-c.out.dropUnstarted(c.cfg.Nodes))
+	c.pongs = 0
+	if h := c.out.head; h != nil && h.pong {
+		c.pongs = 1
+	}
 	return c.Close(code, reason)
 }
 
@@ -128,10 +132,7 @@ func (c *Conn) endInput(s State) {
 	c.paused = false
 	c.remaining = 0
 	c.msgOpen = false
-	if c.msg != nil {
-		c.msg.Release()
-		c.msg = nil
-	}
+	c.dropMsg()
 	if c.stash != nil {
 		c.stash.Release()
 		c.stash = nil
@@ -155,14 +156,14 @@ func (c *Conn) handshake(data []byte, sink Sink) []byte {
 		if protocol, err = sink.Upgrade(c, req); err == nil {
 			b := bufpool.Get(256)
 			b.B = codec.AppendAccept(b.B, req, protocol)
-			c.queueRaw(b)
+			c.QueueRaw(b)
 			c.state = StateOpen
 			return data[n:]
 		}
 	}
 	b := bufpool.Get(256)
 	b.B = codec.AppendRejectError(b.B, err)
-	c.queueRaw(b)
+	c.QueueRaw(b)
 	c.closeErr = err
 	c.endInput(StateDraining)
 	return nil

@@ -64,12 +64,18 @@ var (
 )
 
 // Config is shared by the connections of a shard: read-only, but for the
-// per-shard scratch (Nodes, Request) that only the shard thread touches.
+// per-shard scratch (Nodes, Request, the chunk table) that only the shard
+// thread touches. Each shard gives its connections its own copy.
 type Config struct {
-	Role           codec.Role
-	MaxMessage     int64 // largest message, reassembled; over it: close 1009
-	MaxOutbound    int64 // bytes queued for sending; over it Admit refuses
-	MaxHeaderBytes int   // opening handshake header limit
+	Role       codec.Role
+	MaxMessage int64 // largest message, reassembled; over it: close 1009
+	// MaxOutbound bounds the memory queued for sending (see Cost); once
+	// the queue holds it, Admit refuses.
+	MaxOutbound    int64
+	MaxHeaderBytes int // opening handshake header limit
+	// Partial, shared by every connection of a server, bounds the memory
+	// held in messages being reassembled; nil: no server-wide bound.
+	Partial *Budget
 	// Nodes recycles outbound queue nodes; each shard gives its conns its
 	// own (nil: allocate).
 	Nodes *NodeCache
@@ -78,6 +84,10 @@ type Config struct {
 	// at a time (nil: allocate one per handshake). A handshake burst
 	// otherwise leaves a garbage Request per conn in resident memory.
 	Request *codec.Request
+
+	// chunks holds the full chunks of large messages being reassembled,
+	// by connection (see reassembly.go); made on first use.
+	chunks map[*Conn][]*bufpool.Buf
 }
 
 func (c *Config) maxMessage() int64 {
@@ -133,7 +143,7 @@ type Conn struct {
 	out outQueue
 
 	// shared with sending goroutines
-	queued atomic.Int64 // bytes admitted to the outbound queue, not yet written
+	queued atomic.Int64 // Cost of the frames admitted to the outbound queue and not yet written
 
 	// owned by the shard thread
 	text     codec.UTF8Validator
@@ -155,6 +165,7 @@ type Conn struct {
 	closePending bool
 	// echoClose: the pending close answers the peer's, echoing its code.
 	echoClose bool
+	pongs     uint8 // pong frames in the queue (see MaxWaitingPongs)
 }
 
 // Init readies c for a new connection in the given starting state:
@@ -203,24 +214,30 @@ func (c *Conn) Paused() bool { return c.paused }
 // Fail was given. Nil while the connection is open.
 func (c *Conn) Err() error { return c.closeErr }
 
-// Queued returns the bytes admitted to the outbound queue and not yet
-// written. Safe from any goroutine.
+// Queued returns the memory held by the outbound queue (see Cost):
+// frames admitted and not yet written. Safe from any goroutine.
 func (c *Conn) Queued() int64 { return c.queued.Load() }
 
-// Admit reserves n bytes of outbound room for a frame a sender will post
-// to the shard, or reports false when the queue already holds the limit.
-// The limit is checked before adding, so one message larger than the
-// limit can still be sent to a peer that keeps up; the queue holds at
-// most the limit plus one message. Safe from any goroutine. Every
-// admitted frame must reach Enqueue, which accounts for it from then on.
-func (c *Conn) Admit(n int) bool {
+// OutboundFull reports whether the outbound queue holds its limit: Admit
+// refuses data until it drains. Safe from any goroutine.
+func (c *Conn) OutboundFull() bool { return c.queued.Load() >= c.cfg.MaxOutboundBytes() }
+
+// Admit reserves outbound room of cost n (Cost of the frame) for a frame
+// a sender will post to the shard, or reports false when the queue
+// already holds the limit. The limit is checked before adding, so one
+// message larger than the limit can still be sent to a peer that keeps
+// up; the queue holds at most the limit plus one message, plus the
+// control frames that bypass it (one pong, one ping, one close). Safe
+// from any goroutine. Every admitted frame must reach Enqueue, which
+// accounts for it from then on.
+func (c *Conn) Admit(n int64) bool {
 	limit := c.cfg.MaxOutboundBytes()
 	for {
 		q := c.queued.Load()
 		if q >= limit {
 			return false
 		}
-		if c.queued.CompareAndSwap(q, q+int64(n)) {
+		if c.queued.CompareAndSwap(q, q+n) {
 			return true
 		}
 	}
@@ -228,7 +245,18 @@ func (c *Conn) Admit(n int) bool {
 
 // Unadmit returns room reserved by Admit for a frame that will not be
 // enqueued after all.
-func (c *Conn) Unadmit(n int) { c.queued.Add(-int64(n)) }
+func (c *Conn) Unadmit(n int64) { c.queued.Add(-n) }
+
+// InputPending reports whether the peer has started something it has not
+// finished: a data message, or a frame whose bytes are only partly in.
+// The owner bounds how long that may last (a message deadline). Input
+// held back because this side paused does not count: that wait is ours.
+func (c *Conn) InputPending() bool {
+	if c.paused || (c.state != StateOpen && c.state != StateClosing) {
+		return false
+	}
+	return c.msgOpen || c.remaining > 0 || c.stash != nil
+}
 
 // Closed reports that the socket is closed: the final state.
 func (c *Conn) Closed() bool { return c.state == StateClosed }
@@ -245,4 +273,5 @@ func (c *Conn) SetClosed(err error) {
 	}
 	c.endInput(StateClosed)
 	c.queued.Add(-c.out.clear(c.cfg.Nodes))
+	c.pongs = 0
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/shoalws/shoal/codec"
 	"github.com/shoalws/shoal/internal/bufpool"
@@ -388,14 +389,14 @@ func TestCloseWaitsForAnswers(t *testing.T) {
 	}
 	answer := bufpool.Get(32)
 	answer.B = AppendFrame(answer.B, codec.RoleServer, codec.OpText, []byte("answer"))
-	c.Admit(len(answer.B))
+	c.Admit(Cost(answer))
 	if err := c.Enqueue(answer); err != nil {
 		t.Fatalf("answer refused while the close is pending: %v", err)
 	}
 	c.SendClose()
 	late := bufpool.Get(32)
 	late.B = AppendFrame(late.B, codec.RoleServer, codec.OpText, []byte("late"))
-	c.Admit(len(late.B))
+	c.Admit(Cost(late))
 	if err := c.Enqueue(late); !errors.Is(err, ErrClosed) {
 		t.Fatalf("frame after the close accepted: %v", err)
 	}
@@ -413,7 +414,7 @@ func TestServerInitiatedClose(t *testing.T) {
 	var r recorder
 	b := bufpool.Get(16)
 	b.B = AppendFrame(b.B, codec.RoleServer, codec.OpText, []byte("queued first"))
-	if !c.Admit(len(b.B)) || c.Enqueue(b) != nil {
+	if !c.Admit(Cost(b)) || c.Enqueue(b) != nil {
 		t.Fatal("enqueue failed")
 	}
 	if err := c.Close(codec.StatusGoingAway, "shutting down"); err != nil {
@@ -424,7 +425,7 @@ func TestServerInitiatedClose(t *testing.T) {
 	}
 	late := bufpool.Get(16)
 	late.B = AppendFrame(late.B, codec.RoleServer, codec.OpText, []byte("late"))
-	c.Admit(len(late.B))
+	c.Admit(Cost(late))
 	if err := c.Enqueue(late); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Enqueue after close = %v", err)
 	}
@@ -494,20 +495,159 @@ func TestOutboundLimit(t *testing.T) {
 	}
 }
 
-// TestPingFloodBounded: a peer that pings and never reads cannot make the
-// queue grow past the limit by more than one pong.
+// TestPingFloodBounded: a peer that pings and never reads costs at most
+// MaxWaitingPongs small buffers, whatever the limit and however many
+// pings: past them the newest answer replaces the newest waiting pong
+// (RFC 6455 §5.5.3). A burst below the bound is answered ping for ping.
 func TestPingFloodBounded(t *testing.T) {
-	c := openConn(&Config{MaxOutbound: 1000})
+	for _, limit := range []int64{1000, 1 << 20} {
+		c := openConn(&Config{MaxOutbound: limit})
+		var r recorder
+		for i := 0; i < 10000; i++ {
+			feed(c, &r, cframe(codec.OpPing, true, fmt.Sprint(i)), 0)
+		}
+		if q, most := c.Queued(), int64(MaxWaitingPongs*(256+FrameOverhead)); q > most {
+			t.Fatalf("limit %d: queued %d after 10,000 pings, want at most %d", limit, q, most)
+		}
+		hs := serverFrames(t, drain(c))
+		if len(hs) != MaxWaitingPongs || hs[0].Op != codec.OpPong {
+			t.Fatalf("limit %d: wrote %d frames, want %d pongs", limit, len(hs), MaxWaitingPongs)
+		}
+		if c.State() != StateOpen {
+			t.Fatal("ping flood closed the connection")
+		}
+	}
+	// Ten pings in one read get ten pongs, in order; the newest of the
+	// bound answers the latest ping.
+	c := openConn(nil)
 	var r recorder
-	ping := cframe(codec.OpPing, true, strings.Repeat("p", 125))
-	for i := 0; i < 10000; i++ {
-		feed(c, &r, ping, 0)
+	var in []byte
+	for i := 0; i < 10; i++ {
+		in = append(in, cframe(codec.OpPing, true, fmt.Sprint(i))...)
 	}
-	if q := c.Queued(); q > 1000+127 {
-		t.Fatalf("queued %d bytes of pongs, want at most the limit plus one pong", q)
+	feed(c, &r, in, 0)
+	var g gathered
+	c.Gather(&g)
+	for i := 0; i < 10; i++ {
+		want := string(cframeServer(codec.OpPong, fmt.Sprint(i)))
+		if !strings.HasPrefix(string(g.b), want) {
+			t.Fatalf("pong %d: output %q", i, g.b)
+		}
+		g.b = g.b[len(want):]
 	}
-	if c.State() != StateOpen {
-		t.Fatal("ping flood closed the connection")
+}
+
+func cframeServer(op codec.Opcode, payload string) []byte {
+	return codec.AppendFrame(nil, codec.Header{Fin: true, Op: op}, []byte(payload))
+}
+
+// TestChargesRealMemory: the outbound queue counts what its frames hold,
+// capacity and bookkeeping, not their wire length: an empty pong is 2
+// bytes on the wire and a 256-byte buffer, a node and a header in memory.
+func TestChargesRealMemory(t *testing.T) {
+	if got := unsafe.Sizeof(outNode{}); got > nodeSize {
+		t.Fatalf("outNode is %d bytes, charged as %d", got, nodeSize)
+	}
+	if got := unsafe.Sizeof(bufpool.Buf{}); got > bufHeader {
+		t.Fatalf("bufpool.Buf is %d bytes, charged as %d", got, bufHeader)
+	}
+	c := openConn(nil)
+	var r recorder
+	feed(c, &r, cframe(codec.OpPing, true, ""), 0)
+	if q := c.Queued(); q != 256+FrameOverhead {
+		t.Fatalf("an empty pong is charged %d, want %d", q, 256+FrameOverhead)
+	}
+	drain(c)
+	if q := c.Queued(); q != 0 {
+		t.Fatalf("charged %d after everything was written", q)
+	}
+	// The queue refuses once its charge, not its wire bytes, reaches the
+	// limit: 2-byte frames stop at limit/320, not at limit/2.
+	c = openConn(&Config{MaxOutbound: 64 << 10})
+	admitted := 0
+	for {
+		b := bufpool.Get(2)
+		b.B = AppendFrame(b.B, codec.RoleServer, codec.OpBinary, nil)
+		if !c.Admit(Cost(b)) {
+			b.Release()
+			break
+		}
+		c.Enqueue(b)
+		admitted++
+	}
+	if want := (64 << 10) / (256 + FrameOverhead); admitted > want+1 {
+		t.Fatalf("admitted %d empty frames under a 64 KiB limit, want at most %d", admitted, want+1)
+	}
+	c.SetClosed(nil)
+	if q := c.Queued(); q != 0 {
+		t.Fatalf("charged %d after close", q)
+	}
+}
+
+// TestPartialBudget: messages being reassembled draw from a budget shared
+// by every connection; the one that overdraws it is failed with 1013,
+// and finishing or failing a message gives its memory back.
+func TestPartialBudget(t *testing.T) {
+	budget := NewBudget(64 << 10)
+	cfg := &Config{Partial: budget}
+	a, b := openConn(cfg), openConn(cfg)
+	var r recorder
+	feed(a, &r, cframe(codec.OpBinary, false, strings.Repeat("a", 20<<10)), 0)
+	if !a.InputPending() || budget.Used() < 20<<10 {
+		t.Fatalf("pending %v, budget used %d after a 20 KiB fragment", a.InputPending(), budget.Used())
+	}
+	feed(b, &r, cframe(codec.OpBinary, false, strings.Repeat("b", 40<<10)), 0)
+	if b.State() != StateDraining || closeOf(t, drain(b)) != 1013 {
+		t.Fatalf("overdrawing connection is %v, want failed with 1013", b.State())
+	}
+	if a.State() != StateOpen {
+		t.Fatal("the connection within budget was failed")
+	}
+	feed(a, &r, cframe(codec.OpContinuation, true, "!"), 0)
+	if len(r.msgs) != 1 || len(r.msgs[0].data) != 20<<10+1 || a.InputPending() {
+		t.Fatalf("the message within budget: %d messages", len(r.msgs))
+	}
+	if u := budget.Used(); u != 0 {
+		t.Fatalf("budget used %d with no message open", u)
+	}
+	// A half header is pending too: the peer owes the rest.
+	feed(a, &r, []byte{0x82}, 0)
+	if !a.InputPending() {
+		t.Fatal("half a frame header is not pending input")
+	}
+}
+
+// TestLargeMessageInChunks: a message arriving over many reads holds what
+// was received, rounded up to a chunk, never a doubled buffer; it comes
+// out whole and in order.
+func TestLargeMessageInChunks(t *testing.T) {
+	budget := NewBudget(0)
+	c := openConn(&Config{Partial: budget})
+	var r recorder
+	payload := make([]byte, 5*ChunkSize+123)
+	for i := range payload {
+		payload[i] = byte(i * 7)
+	}
+	frame := cframe(codec.OpBinary, true, string(payload))
+	for len(frame) > 0 {
+		n := min(len(frame), 10_000)
+		feed(c, &r, frame[:n], 0)
+		frame = frame[n:]
+		if got := int64(len(payload)+14-len(frame)) + ChunkSize + 2*bufHeader*int64(2+len(c.chunks())); len(frame) > 0 && budget.Used() > got {
+			t.Fatalf("holds %d bytes after receiving %d", budget.Used(), len(payload)+14-len(frame))
+		}
+	}
+	if len(r.msgs) != 1 || r.msgs[0].data != string(payload) {
+		t.Fatalf("the chunked message came out wrong (%d messages)", len(r.msgs))
+	}
+	if budget.Used() != 0 || c.chunks() != nil {
+		t.Fatalf("after delivery: %d bytes drawn, %d chunks", budget.Used(), len(c.chunks()))
+	}
+	// Failing in the middle gives every chunk back.
+	feed(c, &r, cframe(codec.OpBinary, true, string(payload))[:3*ChunkSize], 0)
+	c.Fail(codec.ErrMessageTooBig)
+	if budget.Used() != 0 || c.chunks() != nil {
+		t.Fatalf("after failing: %d bytes drawn, %d chunks", budget.Used(), len(c.chunks()))
 	}
 }
 
@@ -516,7 +656,7 @@ func TestEvictDropsUnstartedKeepsStarted(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		b := bufpool.Get(128)
 		b.B = AppendFrame(b.B, codec.RoleServer, codec.OpBinary, bytes.Repeat([]byte{byte(i)}, 100))
-		c.Admit(len(b.B))
+		c.Admit(Cost(b))
 		c.Enqueue(b)
 	}
 	c.Written(50) // the first frame is half out
@@ -540,7 +680,7 @@ func TestSetClosedReleasesEverything(t *testing.T) {
 	feed(c, &r, []byte{0x81}, 0) // half a header: stashed
 	b := bufpool.Get(16)
 	b.B = AppendFrame(b.B, codec.RoleServer, codec.OpText, []byte("unsent"))
-	c.Admit(len(b.B))
+	c.Admit(Cost(b))
 	c.Enqueue(b)
 	c.SetClosed(nil)
 	if c.msg != nil || c.stash != nil || c.HasOutput() || c.Queued() != 0 {
@@ -592,5 +732,33 @@ func BenchmarkInput(b *testing.B) {
 	for b.Loop() {
 		copy(buf, in)
 		c.Input(buf, &s)
+	}
+}
+
+// TestNodeCacheTrim: the cache keeps the nodes traffic uses between trims
+// and lets the rest of a burst's go.
+func TestNodeCacheTrim(t *testing.T) {
+	var nc NodeCache
+	burst := make([]*outNode, 1000)
+	for i := range burst {
+		burst[i] = nc.get()
+	}
+	for _, n := range burst {
+		nc.put(n)
+	}
+	if nc.Trim() != 0 || nc.Len() != 1000 {
+		t.Fatalf("first trim after a burst dropped nodes: %d cached", nc.Len())
+	}
+	// Steady traffic takes 10 nodes at a time: 990 idle ones go.
+	for round := 0; round < 3; round++ {
+		for i := 0; i < 10; i++ {
+			burst[i] = nc.get()
+		}
+		for i := 0; i < 10; i++ {
+			nc.put(burst[i])
+		}
+	}
+	if dropped := nc.Trim(); dropped != 990 || nc.Len() != 10 {
+		t.Fatalf("trim dropped %d, %d cached; want 990 and 10", dropped, nc.Len())
 	}
 }

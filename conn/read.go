@@ -178,8 +178,9 @@ func (c *Conn) payload(data []byte, sink Sink) []byte {
 		c.Fail(codec.ErrInvalidUTF8)
 		return nil
 	}
-	c.msg = bufpool.Grow(c.msg, n)
-	c.msg.B = append(c.msg.B, chunk...)
+	if !c.appendMsg(chunk) {
+		return nil
+	}
 	c.remaining -= int64(n)
 	rest := data[n:]
 	if c.remaining == 0 && c.frameFin {
@@ -197,12 +198,12 @@ func (c *Conn) finish(sink Sink, rest []byte) bool {
 		c.Fail(codec.ErrInvalidUTF8)
 		return false
 	}
-	buf := c.msg
-	if buf == nil {
+	buf := c.takeMsg()
+	if buf == nil { // an empty message, in empty fragments
 		buf = bufpool.Get(0)
 	}
 	op := c.msgOp
-	c.msg, c.msgOpen, c.msgLen = nil, false, 0
+	c.msgOpen, c.msgLen = false, 0
 	if !sink.Message(c, op, buf.B, buf) {
 		c.paused = true
 		c.keep(rest)

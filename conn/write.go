@@ -14,6 +14,7 @@ type Gatherer interface {
 }
 
 // outNode is one queued frame: a reference to its encoded bytes.
+// Its size is part of every frame's charge (FrameOverhead).
 type outNode struct {
 	buf  *bufpool.Buf
 	off  int // bytes of buf already written
@@ -29,6 +30,7 @@ type outNode struct {
 type NodeCache struct {
 	free *outNode
 	n    int
+	low  int // fewest cached since the last Trim: nodes nobody needed
 }
 
 // maxCachedNodes bounds what a cache keeps after a burst (8 MiB of
@@ -42,7 +44,25 @@ func (nc *NodeCache) get() *outNode {
 	n := nc.free
 	nc.free, n.next = n.next, nil
 	nc.n--
+	nc.low = min(nc.low, nc.n)
 	return n
+}
+
+// Len is the number of nodes cached.
+func (nc *NodeCache) Len() int { return nc.n }
+
+// Trim gives the garbage collector the nodes that stayed in the cache,
+// unused, since the last Trim, and returns how many. Called every few
+// seconds, it keeps what the traffic needs and lets a burst's nodes go.
+func (nc *NodeCache) Trim() int {
+	drop := nc.low
+	for i := 0; i < drop; i++ {
+		n := nc.free
+		nc.free, n.next = n.next, nil
+	}
+	nc.n -= drop
+	nc.low = nc.n
+	return drop
 }
 
 func (nc *NodeCache) put(n *outNode) {
@@ -62,6 +82,23 @@ type outQueue struct {
 	lastPong   *outNode // newest pong not yet begun, for coalescing
 }
 
+// Sizes of the allocations around a buffer's bytes, each a whole Go size
+// class; a test holds them to the real types.
+const (
+	nodeSize  = 32 // outNode
+	bufHeader = 32 // bufpool.Buf
+)
+
+// FrameOverhead is what a queued frame costs beyond its buffer's
+// capacity: its queue node and its buffer's header.
+const FrameOverhead = nodeSize + bufHeader
+
+// Cost is the memory a queued frame holds: its buffer's whole capacity,
+// not its length, plus the node and header around it. This is what the
+// outbound limit counts. A frame shared by many connections is charged in
+// full to each: any one of them alone can keep it alive.
+func Cost(b *bufpool.Buf) int64 { return int64(cap(b.B)) + FrameOverhead }
+
 // The queue's methods take the shard's node cache (Config.Nodes) rather
 // than keep a pointer to it in every connection.
 
@@ -77,7 +114,8 @@ func (q *outQueue) push(nc *NodeCache, b *bufpool.Buf, pong bool) *outNode {
 	return n
 }
 
-func (q *outQueue) pop(nc *NodeCache) {
+// pop removes the head frame and returns its cost.
+func (q *outQueue) pop(nc *NodeCache) int64 {
 	n := q.head
 	q.head = n.next
 	if q.head == nil {
@@ -86,11 +124,13 @@ func (q *outQueue) pop(nc *NodeCache) {
 	if q.lastPong == n {
 		q.lastPong = nil
 	}
+	cost := Cost(n.buf)
 	n.buf.Release()
 	nc.put(n)
+	return cost
 }
 
-// dropUnstarted removes every frame not yet begun and returns their bytes.
+// dropUnstarted removes every frame not yet begun and returns their cost.
 func (q *outQueue) dropUnstarted(nc *NodeCache) int64 {
 	var dropped int64
 	keep := q.head
@@ -98,12 +138,11 @@ func (q *outQueue) dropUnstarted(nc *NodeCache) int64 {
 		return 0
 	}
 	if keep.off == 0 {
-		dropped = q.clear(nc)
-		return dropped
+		return q.clear(nc)
 	}
 	for n := keep.next; n != nil; {
 		next := n.next
-		dropped += int64(len(n.buf.B))
+		dropped += Cost(n.buf)
 		n.buf.Release()
 		nc.put(n)
 		n = next
@@ -116,24 +155,23 @@ func (q *outQueue) dropUnstarted(nc *NodeCache) int64 {
 	return dropped
 }
 
-// clear empties the queue and returns the unwritten bytes it held.
+// clear empties the queue and returns the cost of what it held.
 func (q *outQueue) clear(nc *NodeCache) int64 {
 	var left int64
 	for q.head != nil {
-		left += int64(len(q.head.buf.B) - q.head.off)
-		q.pop(nc)
+		left += q.pop(nc)
 	}
 	return left
 }
 
-// Enqueue appends a data frame whose bytes were reserved with Admit. The
+// Enqueue appends a data frame whose Cost was reserved with Admit. The
 // connection takes over b's reference. After this side's close frame
 // nothing may be sent: the frame is released and ErrClosed returned. A
 // connection whose input has ended but whose close is still pending
 // takes frames: they are the answers that must precede the close.
 func (c *Conn) Enqueue(b *bufpool.Buf) error {
 	if c.closeSent || c.state == StateClosed {
-		c.queued.Add(-int64(len(b.B)))
+		c.queued.Add(-Cost(b))
 		b.Release()
 		return ErrClosed
 	}
@@ -141,36 +179,46 @@ func (c *Conn) Enqueue(b *bufpool.Buf) error {
 	return nil
 }
 
-// queueRaw appends bytes that are not a frame (handshake responses). They
-// bypass the outbound limit.
-func (c *Conn) queueRaw(b *bufpool.Buf) {
-	c.queued.Add(int64(len(b.B)))
+// QueueRaw appends bytes that are not a frame: the opening handshake's
+// response, which must leave before any frame. Like control frames they
+// bypass the outbound limit; the connection takes over b's reference.
+func (c *Conn) QueueRaw(b *bufpool.Buf) {
+	c.queued.Add(Cost(b))
 	c.out.push(c.cfg.Nodes, b, false)
 }
 
 // queueControl appends a control frame. Control frames bypass the
-// outbound limit: a close or pong must never be refused.
+// outbound limit: a close or pong must never be refused. Each kind is
+// bounded by the protocol: one close, one unanswered ping of ours, one
+// waiting pong (queuePong).
 func (c *Conn) queueControl(op codec.Opcode, payload []byte) {
 	b := bufpool.Get(codec.MaxHeaderSize + len(payload))
 	b.B = c.appendFrame(b.B, op, payload)
-	c.queued.Add(int64(len(b.B)))
+	c.queued.Add(Cost(b))
 	n := c.out.push(c.cfg.Nodes, b, op == codec.OpPong)
 	if op == codec.OpPong {
 		c.out.lastPong = n
+		c.pongs++
 	}
 }
 
-// queuePong answers a ping. A peer that pings without reading would grow
-// the queue without bound, so past the outbound limit the newest pong
-// replaces the last one not yet begun, which RFC 6455 §5.5.3 allows: "an
-// endpoint MAY elect to send a Pong frame for only the most recently
-// processed Ping frame".
+// MaxWaitingPongs bounds the pongs a connection holds unwritten: a peer
+// that pings without reading costs at most this many small buffers
+// (about 5 KiB in all), whatever the outbound limit. It is more than one
+// so that a burst of pings from a peer that does read is answered ping
+// for ping, as peers expect (Autobahn 2.10 sends ten in one write).
+const MaxWaitingPongs = 16
+
+// queuePong answers a ping. Once MaxWaitingPongs wait, a newer ping's
+// answer replaces the payload of the newest pong not yet begun, which
+// RFC 6455 §5.5.3 allows ("an endpoint MAY elect to send a Pong frame
+// for only the most recently processed Ping frame"). A peer that pings
+// without reading so costs a few small buffers, not one per ping.
 func (c *Conn) queuePong(payload []byte) {
-	last := c.out.lastPong
-	if last != nil && last.off == 0 && c.queued.Load() > c.cfg.MaxOutboundBytes() {
-		old := int64(len(last.buf.B))
+	if last := c.out.lastPong; last != nil && last.off == 0 && c.pongs >= MaxWaitingPongs {
+		// The buffer's capacity (and so its charge) does not change: a
+		// control frame always fits the smallest class.
 		last.buf.B = c.appendFrame(last.buf.B[:0], codec.OpPong, payload)
-		c.queued.Add(int64(len(last.buf.B)) - old)
 		return
 	}
 	c.queueControl(codec.OpPong, payload)
@@ -206,9 +254,10 @@ func (c *Conn) Gather(g Gatherer) {
 }
 
 // Written consumes n bytes from the front of the queue after the kernel
-// took them, releasing every frame that is now fully written.
+// took them, releasing every frame that is now fully written; a frame's
+// charge ends with it, not byte by byte, since its buffer is held until
+// its last byte is out.
 func (c *Conn) Written(n int) {
-	c.queued.Add(-int64(n))
 	for n > 0 && c.out.head != nil {
 		h := c.out.head
 		rest := len(h.buf.B) - h.off
@@ -220,7 +269,10 @@ func (c *Conn) Written(n int) {
 			return
 		}
 		n -= rest
-		c.out.pop(c.cfg.Nodes)
+		if h.pong {
+			c.pongs--
+		}
+		c.queued.Add(-c.out.pop(c.cfg.Nodes))
 	}
 }
 

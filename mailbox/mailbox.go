@@ -9,7 +9,11 @@
 // nothing is lost and the shard never waits. When a box holds its limit
 // of messages, Push reports it full and the owner stops reading the
 // connection; Resume is called once the box drains to half, and TCP flow
-// control slows the peer meanwhile. A panicking handler is recovered: the
+// control slows the peer meanwhile. A box is full at its limit of
+// messages or of bytes, whichever comes first: the bytes are what the
+// waiting messages hold in memory (see Cost), so a peer sending large
+// messages to a slow handler holds at most the byte limit plus one
+// message. A panicking handler is recovered: the
 // owner is told (to close the connection with 1011), the rest of that
 // connection's messages are discarded and its close mail still arrives.
 //
@@ -72,12 +76,60 @@ func freeMail(m *Mail) {
 type Mailbox[T any] struct {
 	Owner T // handed to every Dispatcher callback
 
+	// Every connection pays for these bytes: the counters are as narrow
+	// as their limits allow and the flags share one byte.
 	mu         sync.Mutex
 	head, tail *Mail
-	messages   int32 // Message mails queued (Open and Close do not count)
-	scheduled  bool  // a drain task is submitted or running
-	pausedRead bool  // the owner stopped reading when the box filled
-	broken     bool  // the handler panicked: discard remaining messages
+	bytes      uint32 // Cost of the Message mails queued
+	messages   uint16 // Message mails queued (Open and Close do not count)
+	flags      boxFlags
+}
+
+type boxFlags uint8
+
+const (
+	scheduled  boxFlags = 1 << iota // a drain task is submitted or running
+	pausedRead                      // the owner stopped reading when the box filled
+	broken                          // the handler panicked: discard remaining messages
+)
+
+func (mb *Mailbox[T]) is(f boxFlags) bool { return mb.flags&f != 0 }
+
+func (mb *Mailbox[T]) set(f boxFlags, on bool) {
+	if on {
+		mb.flags |= f
+	} else {
+		mb.flags &^= f
+	}
+}
+
+// Limits bound what one mailbox holds before Push reports it full.
+type Limits struct {
+	// Messages waiting; at most MaxMessages. Default 64.
+	Messages int
+	// Bytes of memory the waiting messages hold (Cost); at most MaxBytes.
+	// Default 1 MiB. One message is always taken, whatever its size.
+	Bytes int64
+}
+
+// Bounds of Limits: the counters are narrow to keep every box small.
+const (
+	MaxMessages = 1<<15 - 1
+	MaxBytes    = 1 << 30
+)
+
+// mailSize is the memory of a Mail beyond its buffer, with the buffer's
+// header: two whole size classes. A test holds it to the real types.
+const mailSize = 64 + 32
+
+// Cost is the memory a Message mail holds while it waits: its buffer's
+// capacity, the buffer's header and the mail itself. It is what the byte
+// limit counts.
+func Cost(m *Mail) int64 {
+	if m.Buf == nil {
+		return mailSize
+	}
+	return int64(cap(m.Buf.B)) + mailSize
 }
 
 // Hooks are the owner's side of a Dispatcher. Deliver runs on a worker
@@ -98,9 +150,10 @@ type Hooks[T any] struct {
 // Retry for one box come from its owner, one call at a time (a shard
 // thread); the counters, Running and Release are safe from any goroutine.
 type Dispatcher[T any] struct {
-	pool  *ants.PoolWithFuncGeneric[*Mailbox[T]] // nil: inline
-	limit int32
-	hooks Hooks[T]
+	pool      *ants.PoolWithFuncGeneric[*Mailbox[T]] // nil: inline
+	limit     uint16
+	byteLimit uint32
+	hooks     Hooks[T]
 
 	waiting   atomic.Int64  // boxes told to retry and not yet scheduled
 	overloads atomic.Uint64 // pool-full refusals
@@ -112,13 +165,17 @@ type Dispatcher[T any] struct {
 const batch = 64
 
 // New returns a Dispatcher delivering on an ants pool of the given
-// number of workers, each box holding at most limit messages. workers <=
-// 0 means inline delivery on the pushing goroutine.
-func New[T any](workers, limit int, hooks Hooks[T]) (*Dispatcher[T], error) {
-	if limit < 1 {
-		limit = 1
+// number of workers, each box bounded by limits. workers <= 0 means
+// inline delivery on the pushing goroutine.
+func New[T any](workers int, limits Limits, hooks Hooks[T]) (*Dispatcher[T], error) {
+	msgs, bytes := limits.Messages, limits.Bytes
+	if msgs <= 0 {
+		msgs = 64
 	}
-	d := &Dispatcher[T]{limit: int32(limit), hooks: hooks}
+	if bytes <= 0 {
+		bytes = 1 << 20
+	}
+	d := &Dispatcher[T]{limit: uint16(min(msgs, MaxMessages)), byteLimit: uint32(min(bytes, MaxBytes)), hooks: hooks}
 	if workers <= 0 {
 		return d, nil
 	}
@@ -144,7 +201,8 @@ func (d *Dispatcher[T]) Panics() uint64 { return d.panics.Load() }
 
 // Push puts m in mb and makes sure a task will deliver it. It never
 // blocks on the pool or the handler. It reports whether mb now holds its
-// limit of messages: the owner should stop reading until Resume. A
+// limit of messages or bytes: the owner should stop reading until
+// Resume. A
 // message whose Data has no Buf is copied, since it outlives the call.
 // Open, Close and Barrier mails are never refused and do not count to
 // the limit.
@@ -167,12 +225,14 @@ func (d *Dispatcher[T]) Push(mb *Mailbox[T], m *Mail) (full bool) {
 	mb.tail = m
 	if m.Kind == Message {
 		mb.messages++
-		if mb.messages >= d.limit {
-			full, mb.pausedRead = true, true
+		mb.bytes += uint32(Cost(m))
+		if mb.messages >= d.limit || mb.bytes >= d.byteLimit {
+			full = true
+			mb.set(pausedRead, true)
 		}
 	}
-	start := !mb.scheduled
-	mb.scheduled = true
+	start := !mb.is(scheduled)
+	mb.set(scheduled, true)
 	mb.mu.Unlock()
 	if start {
 		d.start(mb)
@@ -186,16 +246,16 @@ func (d *Dispatcher[T]) Push(mb *Mailbox[T], m *Mail) (full bool) {
 // hook is not called again). True means the box needs nothing more.
 func (d *Dispatcher[T]) Retry(mb *Mailbox[T]) bool {
 	mb.mu.Lock()
-	start := !mb.scheduled && mb.head != nil
+	start := !mb.is(scheduled) && mb.head != nil
 	if start {
-		mb.scheduled = true
+		mb.set(scheduled, true)
 	}
 	mb.mu.Unlock()
 	if start {
 		if err := d.pool.Invoke(mb); err != nil {
 			d.overloads.Add(1)
 			mb.mu.Lock()
-			mb.scheduled = false
+			mb.set(scheduled, false)
 			mb.mu.Unlock()
 			return false
 		}
@@ -218,7 +278,7 @@ func (d *Dispatcher[T]) start(mb *Mailbox[T]) bool {
 // leave unschedules a box that still has mail and asks for a retry.
 func (d *Dispatcher[T]) leave(mb *Mailbox[T]) {
 	mb.mu.Lock()
-	mb.scheduled = false
+	mb.set(scheduled, false)
 	mb.mu.Unlock()
 	d.waiting.Add(1)
 	d.hooks.Retry(mb.Owner)
@@ -227,14 +287,14 @@ func (d *Dispatcher[T]) leave(mb *Mailbox[T]) {
 // drain is the pool task: deliver mail in order until the box is empty.
 func (d *Dispatcher[T]) drain(mb *Mailbox[T]) {
 	for n := 1; ; n++ {
-		m, resume, broken := d.pop(mb)
+		m, resume, discard := d.pop(mb)
 		if m == nil {
 			return
 		}
 		if resume {
 			d.hooks.Resume(mb.Owner)
 		}
-		if broken && m.Kind == Message {
+		if discard && m.Kind == Message {
 			freeMail(m)
 		} else {
 			d.run(mb, m)
@@ -249,12 +309,12 @@ func (d *Dispatcher[T]) drain(mb *Mailbox[T]) {
 }
 
 // pop takes the next mail, or marks the box idle when it is empty.
-func (d *Dispatcher[T]) pop(mb *Mailbox[T]) (m *Mail, resume, broken bool) {
+func (d *Dispatcher[T]) pop(mb *Mailbox[T]) (m *Mail, resume, discard bool) {
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
 	m = mb.head
 	if m == nil {
-		mb.scheduled = false
+		mb.set(scheduled, false)
 		return nil, false, false
 	}
 	mb.head = m.next
@@ -264,11 +324,13 @@ func (d *Dispatcher[T]) pop(mb *Mailbox[T]) (m *Mail, resume, broken bool) {
 	m.next = nil
 	if m.Kind == Message {
 		mb.messages--
-		if mb.pausedRead && mb.messages <= d.limit/2 {
-			mb.pausedRead, resume = false, true
+		mb.bytes -= uint32(Cost(m))
+		if mb.is(pausedRead) && mb.messages <= d.limit/2 && mb.bytes <= d.byteLimit/2 {
+			mb.set(pausedRead, false)
+			resume = true
 		}
 	}
-	return m, resume, mb.broken
+	return m, resume, mb.is(broken)
 }
 
 // yield ends the task early: an empty box goes idle, one with mail joins
@@ -277,7 +339,7 @@ func (d *Dispatcher[T]) yield(mb *Mailbox[T]) {
 	mb.mu.Lock()
 	empty := mb.head == nil
 	if empty {
-		mb.scheduled = false
+		mb.set(scheduled, false)
 	}
 	mb.mu.Unlock()
 	if !empty {
@@ -291,7 +353,7 @@ func (d *Dispatcher[T]) run(mb *Mailbox[T], m *Mail) {
 		if v := recover(); v != nil {
 			d.panics.Add(1)
 			mb.mu.Lock()
-			mb.broken = true
+			mb.set(broken, true)
 			mb.mu.Unlock()
 			d.hooks.Panicked(mb.Owner, v)
 		}

@@ -2,10 +2,13 @@ package mailbox
 
 import (
 	"fmt"
+	"github.com/shoalws/shoal/internal/bufpool"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/shoalws/shoal/codec"
 )
@@ -33,8 +36,12 @@ type harness struct {
 }
 
 func newHarness(t *testing.T, workers, limit int) *harness {
+	return newHarnessLimits(t, workers, Limits{Messages: limit})
+}
+
+func newHarnessLimits(t *testing.T, workers int, limits Limits) *harness {
 	h := &harness{t: t}
-	d, err := New(workers, limit, Hooks[*owner]{
+	d, err := New(workers, limits, Hooks[*owner]{
 		Deliver: func(o *owner, m *Mail) {
 			if o.active.Add(1) != 1 {
 				t.Errorf("owner %d: two deliveries at once", o.id)
@@ -186,6 +193,38 @@ func TestFullBoxPausesThenResumes(t *testing.T) {
 	}
 }
 
+// TestFullByBytes: a box is also full once its messages hold the byte
+// limit in memory (buffer capacity and bookkeeping), however few they
+// are; one message is always taken, whatever its size.
+func TestFullByBytes(t *testing.T) {
+	if got := unsafe.Sizeof(Mail{}) + unsafe.Sizeof(bufpool.Buf{}); got > mailSize {
+		t.Fatalf("a mail and its buffer header are %d bytes, charged as %d", got, mailSize)
+	}
+	h := newHarnessLimits(t, 2, Limits{Messages: 64, Bytes: 16 << 10})
+	h.block = make(chan struct{})
+	o := newOwner(1)
+	big := strings.Repeat("x", 6<<10) // an 8 KiB buffer each
+	var full []bool
+	for i := 0; i < 3; i++ {
+		full = append(full, h.d.Push(&o.box, msg(big)))
+	}
+	if full[0] || !full[2] {
+		t.Fatalf("Push results %v: want full at the third 6 KiB message (24 KiB held)", full)
+	}
+	// A message over the whole limit is still taken.
+	if !h.d.Push(&newOwner(2).box, msg(strings.Repeat("y", 64<<10))) {
+		t.Fatal("a message over the byte limit did not fill its box")
+	}
+	close(h.block)
+	h.waitFor(func() bool { return len(o.snapshot()) == 3 })
+	if o.resumes.Load() != 1 {
+		t.Fatalf("Resume called %d times, want 1", o.resumes.Load())
+	}
+	if o.box.bytes != 0 || o.box.messages != 0 {
+		t.Fatalf("drained box still counts %d bytes, %d messages", o.box.bytes, o.box.messages)
+	}
+}
+
 // TestPoolFullLeavesBoxRunnable: with every worker busy, a box is not
 // dropped: it waits for a retry and its mail arrives when one succeeds.
 func TestPoolFullLeavesBoxRunnable(t *testing.T) {
@@ -299,7 +338,7 @@ func BenchmarkPushDrain(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			var delivered atomic.Int64
-			d, err := New(workers, 1<<30, Hooks[*owner]{
+			d, err := New(workers, Limits{Messages: MaxMessages, Bytes: MaxBytes}, Hooks[*owner]{
 				Deliver:  func(*owner, *Mail) { delivered.Add(1) },
 				Panicked: func(*owner, any) {},
 				Resume:   func(*owner) {},

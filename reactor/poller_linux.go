@@ -86,6 +86,18 @@ func New() (*Poller, error) {
 // Add registers fd with interest in ev. fd must be nonblocking.
 func (p *Poller) Add(fd int, ev Events) error { return p.ctl(unix.EPOLL_CTL_ADD, fd, ev) }
 
+// AddShared registers a listening socket that several pollers watch
+// together: with EPOLLEXCLUSIVE the kernel wakes one of them, not all,
+// per pending connection. Its interest cannot be modified; pause it with
+// Remove and add it again.
+func (p *Poller) AddShared(fd int) error {
+	e := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(fd)}
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &e); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	return nil
+}
+
 // Modify replaces fd's interest with ev.
 func (p *Poller) Modify(fd int, ev Events) error { return p.ctl(unix.EPOLL_CTL_MOD, fd, ev) }
 

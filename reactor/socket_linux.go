@@ -13,7 +13,10 @@ import (
 
 // Listen opens a nonblocking TCP listening socket on addr ("host:port").
 // With reusePort, SO_REUSEPORT is set so that several sockets, one per
-// shard, can share the port and the kernel spreads connections over them.
+// shard, can share the port and the kernel spreads connections over them;
+// any other socket of the same user that sets it may then join the port.
+// Without it the port is the socket's alone: binding fails with
+// EADDRINUSE if anything listens there, and nothing can bind it after.
 func Listen(addr string, reusePort bool, backlog int) (int, error) {
 	ap, err := resolve(addr)
 	if err != nil {
@@ -170,7 +173,9 @@ func IsAgain(err error) bool { return errors.Is(err, unix.EAGAIN) }
 // Detach takes a socket out of Go's runtime netpoller: it duplicates the
 // fd, makes the duplicate nonblocking and close-on-exec, and closes c. The
 // caller owns the returned fd. This is how a connection hijacked from
-// net/http moves to a shard.
+// net/http moves to a shard. If it fails (out of file descriptors, see
+// IsTooManyFiles), c is left open, so that the caller can still answer
+// on it.
 func Detach(c syscall.Conn) (int, error) {
 	raw, err := c.SyscallConn()
 	if err != nil {
@@ -184,15 +189,15 @@ func Detach(c syscall.Conn) (int, error) {
 	if err == nil {
 		err = dupErr
 	}
-	if closer, ok := c.(interface{ Close() error }); ok {
-		closer.Close()
-	}
 	if err != nil {
 		return -1, os.NewSyscallError("fcntl", err)
 	}
 	if err := unix.SetNonblock(nfd, true); err != nil {
 		unix.Close(nfd)
 		return -1, os.NewSyscallError("fcntl", err)
+	}
+	if closer, ok := c.(interface{ Close() error }); ok {
+		closer.Close()
 	}
 	_ = unix.SetsockoptInt(nfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	return nfd, nil

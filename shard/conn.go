@@ -29,12 +29,16 @@ type Conn struct {
 	id    uint64
 
 	// owned by the shard thread
-	timer    timewheel.Timer[*Conn]
-	lastRead int64           // shard clock (ns) of the last input
-	pingAt   int64           // shard clock of the unanswered ping; 0: none
-	closeAt  int64           // deadline of the close handshake or drain; 0: none
-	counted  int64           // this conn's share of the shard's queued-bytes stat
-	subs     *[]subscription // see subList
+	timer   timewheel.Timer[*Conn]
+	counted int64           // this conn's share of the shard's queued-bytes stat
+	subs    *[]subscription // see subList
+
+	// Times on the shard clock, 4 bytes each (see stamp); 0: none.
+	lastRead stamp // the last input
+	pingAt   stamp // our unanswered ping was sent
+	closeAt  stamp // deadline of the handshake, the close handshake or the drain
+	heldAt   stamp // the peer began a message or frame it has not finished
+	stallAt  stamp // output waiting and the last write progress
 
 	remote addrPort // immutable after registration
 	fd     int32    // immutable after registration
@@ -46,7 +50,20 @@ type Conn struct {
 	detached  bool        // hung up while paused: out of epoll until resumed
 	barrier   bool        // a barrier mail was pushed for the pending close
 	opened    bool        // the Open mail was pushed: a Close mail is owed
+	pauses    pauses      // why input is held back, while conn.Conn is paused
 }
+
+// pauses are the reasons a connection's input waits; it resumes when
+// none is left.
+type pauses uint8
+
+const (
+	// pauseMailbox: its mailbox is full; the handler must catch up.
+	pauseMailbox pauses = 1 << iota
+	// pauseOutbound: its outbound queue holds its limit; the peer must
+	// read its answers before it may send more.
+	pauseOutbound
+)
 
 // ID is unique among the connections of a process.
 func (c *Conn) ID() uint64 { return c.id }

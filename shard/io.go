@@ -28,36 +28,48 @@ func (s *Shard) newConn(fd int, remote netip.AddrPort, start conn.State) *Conn {
 }
 
 // register makes c the shard's: epoll interest, the fd table, its first
-// deadline; an upgraded conn gets its Open mail and the bytes read ahead.
-func (s *Shard) register(c *Conn, ahead *bufpool.Buf) {
+// deadline; an upgraded conn gets its Open mail, its reply queued first
+// and the bytes read ahead. If it cannot (shutting down, epoll full) the
+// socket is closed with nothing written.
+func (s *Shard) register(c *Conn, ahead, reply *bufpool.Buf) {
 	fd := int(c.fd)
-	if s.shutting {
-		reactor.Close(fd)
-		c.SetClosed(conn.ErrClosed)
-		c.ending.Store(true)
-		if ahead != nil {
-			ahead.Release()
-		}
-		return
+	err := conn.ErrClosed
+	if !s.shutting {
+		err = s.poller.Add(fd, reactor.Readable)
 	}
-	if err := s.poller.Add(fd, reactor.Readable); err != nil {
+	if err != nil {
 		reactor.Close(fd)
 		c.SetClosed(err)
 		c.ending.Store(true)
-		s.stats.acceptErrors.Add(1)
+		if !s.shutting {
+			s.stats.acceptErrors.Add(1)
+		}
+		for _, b := range []*bufpool.Buf{ahead, reply} {
+			if b != nil {
+				b.Release()
+			}
+		}
 		return
+	}
+	if reply != nil {
+		c.QueueRaw(reply)
 	}
 	c.interest = reactor.Readable
 	s.conns.set(fd, c)
 	s.stats.open.Add(1)
-	c.lastRead = s.clock()
+	s.clock()
+	c.lastRead = s.stampNow()
 	if c.State() == conn.StateHandshake {
-		c.closeAt = s.now + int64(s.cfg.HandshakeTimeout)
+		c.closeAt = s.deadline(s.cfg.HandshakeTimeout)
 	} else {
 		s.stats.handshakes.Add(1)
 		s.opened(c)
 	}
 	s.rearm(c)
+	if c.HasOutput() {
+		// A response written for the handshake its adopter answered.
+		s.markDirty(c)
+	}
 	if ahead != nil {
 		s.input(c, ahead.B)
 		ahead.Release()
@@ -73,31 +85,27 @@ func (s *Shard) opened(c *Conn) {
 	s.disp.Push(&c.Box, mailbox.NewMail(mailbox.Open))
 }
 
-func (s *Shard) addListener(fd int) {
-	if s.shutting {
-		reactor.Close(fd)
+func (s *Shard) addListener(l *Listener) {
+	if s.shutting || l.watch(s.poller) != nil {
+		l.release()
 		return
 	}
-	if err := s.poller.Add(fd, reactor.Readable); err != nil {
-		reactor.Close(fd)
-		return
-	}
-	s.listeners = append(s.listeners, fd)
+	s.listeners = append(s.listeners, l)
 }
 
-func (s *Shard) isListener(fd int) bool {
+func (s *Shard) listenerOf(fd int) *Listener {
 	for _, l := range s.listeners {
-		if l == fd {
-			return true
+		if l.fd == fd {
+			return l
 		}
 	}
-	return false
+	return nil
 }
 
 func (s *Shard) closeListeners() {
 	for _, l := range s.listeners {
-		s.poller.Remove(l)
-		reactor.Close(l)
+		s.poller.Remove(l.fd)
+		l.release()
 	}
 	s.listeners = nil
 }
@@ -119,13 +127,13 @@ func (s *Shard) accept(lfd int) {
 			}
 			return
 		}
-		s.register(s.newConn(fd, remote, conn.StateHandshake), nil)
+		s.register(s.newConn(fd, remote, conn.StateHandshake), nil, nil)
 	}
 }
 
 func (s *Shard) pauseListeners() {
 	for _, l := range s.listeners {
-		s.poller.Modify(l, 0)
+		l.unwatch(s.poller)
 	}
 	s.listenOff = s.clock() + int64(100e6)
 }
@@ -136,7 +144,7 @@ func (s *Shard) resumeListeners() {
 	}
 	s.listenOff = 0
 	for _, l := range s.listeners {
-		s.poller.Modify(l, reactor.Readable)
+		l.watch(s.poller)
 	}
 }
 
@@ -144,7 +152,7 @@ func (s *Shard) resumeListeners() {
 func (s *Shard) Ready(fd int, ev reactor.Events) {
 	c := s.conns.get(fd)
 	if c == nil {
-		if s.isListener(fd) {
+		if s.listenerOf(fd) != nil {
 			s.accept(fd)
 		}
 		return
@@ -182,7 +190,8 @@ func (s *Shard) read(c *Conn) {
 		return
 	}
 	s.stats.bytesIn.Add(uint64(n))
-	c.lastRead, c.pingAt = s.clock(), 0
+	s.clock()
+	c.lastRead, c.pingAt = s.stampNow(), 0
 	c.TakeStash(s.readBuf)
 	s.input(c, s.readBuf[:k+n])
 }
@@ -227,9 +236,10 @@ func (s *Shard) after(c *Conn) {
 		c.ending.Store(true)
 	}
 	if c.State() >= conn.StateClosing && c.closeAt == 0 {
-		c.closeAt = s.now + int64(s.cfg.CloseTimeout)
+		c.closeAt = s.deadline(s.cfg.CloseTimeout)
 		s.rearm(c)
 	}
+	s.watchInput(c)
 	s.drainDone(c)
 }
 
@@ -252,9 +262,11 @@ func (s *Shard) drainDone(c *Conn) {
 	reactor.ShutdownWrite(int(c.fd))
 }
 
-// resume continues a paused conn once its mailbox has room again.
-func (s *Shard) resume(c *Conn) {
-	if c.Closed() || !c.Paused() {
+// resume continues a paused conn once the reasons in why are gone; it
+// stays paused while another reason holds.
+func (s *Shard) resume(c *Conn, why pauses) {
+	c.pauses &^= why
+	if c.Closed() || !c.Paused() || c.pauses != 0 {
 		return
 	}
 	s.cur = c
@@ -304,6 +316,7 @@ func (s *Shard) flushDirty() {
 // flush writes c's queue with as few writev calls as the kernel allows;
 // what it will not take now waits for EPOLLOUT.
 func (s *Shard) flush(c *Conn) {
+	written := 0
 	for c.HasOutput() {
 		c.Gather(&s.vec)
 		want := s.vec.Len()
@@ -317,12 +330,19 @@ func (s *Shard) flush(c *Conn) {
 			return
 		}
 		c.Written(n)
+		written += n
 		s.stats.bytesOut.Add(uint64(n))
 		if n < want {
 			break
 		}
 	}
 	s.account(c)
+	s.watchOutput(c, written)
+	if c.pauses&pauseOutbound != 0 && c.Queued() <= s.cfg.Conn.MaxOutboundBytes()/2 {
+		// The peer read its answers: let it send again, once this pass's
+		// writes are done (resuming runs handlers, which queue more).
+		s.resumes = append(s.resumes, c)
+	}
 	ev := c.interest &^ reactor.Writable
 	if c.HasOutput() {
 		ev |= reactor.Writable
@@ -408,11 +428,23 @@ func (s *Shard) Upgrade(_ *conn.Conn, req *codec.Request) (string, error) {
 	return protocol, nil
 }
 
-// Message is part of conn.Sink: the message goes to the conn's mailbox;
-// a full mailbox pauses reading.
+// Message is part of conn.Sink: the message goes to the conn's mailbox.
+// Reading pauses when the mailbox is full (the handler must catch up) or
+// when the outbound queue holds its limit (the peer must read its
+// answers first): a peer that sends and never reads holds its limits'
+// worth of memory, not more, and an inline handler's answers are never
+// refused for lack of room while the peer keeps up.
 func (s *Shard) Message(_ *conn.Conn, op codec.Opcode, data []byte, buf *bufpool.Buf) bool {
+	c := s.cur
 	s.stats.msgsIn.Add(1)
 	m := mailbox.NewMail(mailbox.Message)
 	m.Op, m.Data, m.Buf = op, data, buf
-	return !s.disp.Push(&s.cur.Box, m)
+	if s.disp.Push(&c.Box, m) {
+		c.pauses |= pauseMailbox
+	}
+	if c.OutboundFull() {
+		c.pauses |= pauseOutbound
+		s.stats.outboundPauses.Add(1)
+	}
+	return c.pauses == 0
 }

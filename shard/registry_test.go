@@ -10,7 +10,7 @@ import (
 // gets one with room for its index (it used to get one of size 1, and a
 // shard with index 3 panicked on its first subscription).
 func TestOwnRegistryFitsShardIndex(t *testing.T) {
-	disp, err := mailbox.New(0, 1, mailbox.Hooks[*Conn]{})
+	disp, err := mailbox.New(0, mailbox.Limits{Messages: 1}, mailbox.Hooks[*Conn]{})
 	if err != nil {
 		t.Fatal(err)
 	}

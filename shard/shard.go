@@ -16,7 +16,8 @@ import (
 
 // Config is shared, read-only, by the shards of a server. Zero durations
 // take the defaults below, except IdleTimeout and PingInterval, where
-// zero turns the feature off.
+// zero turns the feature off; a negative MessageTimeout or WriteTimeout
+// turns that one off. Every duration is capped at 20 days.
 type Config struct {
 	Conn             *conn.Config
 	HandshakeTimeout time.Duration // accept to upgraded
@@ -24,6 +25,8 @@ type Config struct {
 	PingInterval     time.Duration // no input for this long: send a ping
 	PongTimeout      time.Duration // no input this long after a ping: drop
 	CloseTimeout     time.Duration // close handshake and lingering close
+	MessageTimeout   time.Duration // a message or frame begun and not finished: close 1008
+	WriteTimeout     time.Duration // output waiting with no progress: drop
 	ReadBufferSize   int           // one per shard, lent to each read
 	Tick             time.Duration // timer granularity
 	SlowPolicy       SlowPolicy    // for published frames to a full queue
@@ -34,6 +37,8 @@ type Config struct {
 const (
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultCloseTimeout     = 5 * time.Second
+	DefaultMessageTimeout   = 30 * time.Second
+	DefaultWriteTimeout     = 30 * time.Second
 	DefaultReadBufferSize   = 64 << 10
 	DefaultTick             = 50 * time.Millisecond
 )
@@ -49,8 +54,18 @@ func (c *Config) withDefaults() *Config {
 	if d.CloseTimeout <= 0 {
 		d.CloseTimeout = DefaultCloseTimeout
 	}
+	if d.MessageTimeout == 0 {
+		d.MessageTimeout = DefaultMessageTimeout
+	}
+	if d.WriteTimeout == 0 {
+		d.WriteTimeout = DefaultWriteTimeout
+	}
 	if d.PingInterval > 0 && d.PongTimeout <= 0 {
 		d.PongTimeout = d.PingInterval
+	}
+	for _, t := range []*time.Duration{&d.HandshakeTimeout, &d.IdleTimeout, &d.PingInterval,
+		&d.PongTimeout, &d.CloseTimeout, &d.MessageTimeout, &d.WriteTimeout} {
+		*t = min(*t, maxTimeout)
 	}
 	if d.ReadBufferSize < 4096 {
 		d.ReadBufferSize = DefaultReadBufferSize
@@ -85,8 +100,15 @@ var (
 	ErrPongTimeout      = &codec.CloseError{Code: codec.StatusAbnormal, Reason: "no answer to ping"}
 	ErrCloseTimeout     = &codec.CloseError{Code: codec.StatusAbnormal, Reason: "close handshake timed out"}
 	ErrHandlerPanic     = &codec.ProtocolError{Code: codec.StatusInternal, Reason: "internal error"}
-	errIdle             = "idle timeout"
-	errShutdown         = "server shutting down"
+	// ErrMessageTimeout: the peer began a message (or a frame) and did
+	// not finish it within MessageTimeout. Close 1008.
+	ErrMessageTimeout = &codec.ProtocolError{Code: codec.StatusPolicy, Reason: "message not finished in time"}
+	// ErrWriteTimeout: output waited WriteTimeout without the peer
+	// taking a byte; the connection is dropped without a close frame,
+	// which could not reach it either.
+	ErrWriteTimeout = &codec.CloseError{Code: codec.StatusAbnormal, Reason: "peer stopped reading"}
+	errIdle         = "idle timeout"
+	errShutdown     = "server shutting down"
 )
 
 // ErrShardClosed is returned for work posted to a shard that has stopped.
@@ -116,9 +138,10 @@ type command struct {
 	kind   cmdKind
 	c      *Conn
 	buf    *bufpool.Buf // send, publish: the encoded frame; adopt: bytes read ahead
+	reply  *bufpool.Buf // adopt: bytes to write before anything else
 	code   codec.StatusCode
-	reason string // close: the reason; subscribe, publish: the topic
-	fd     int
+	reason string    // close: the reason; subscribe, publish: the topic
+	ln     *Listener // listen
 }
 
 // A shard writes before it has applied all its posted commands once at
@@ -156,14 +179,16 @@ type Shard struct {
 	// owned by the shard thread
 	conns     fdTable
 	topics    map[string]*subscribers
-	listeners []int
+	listeners []*Listener
 	listenOff int64 // clock until which accepting is paused (EMFILE)
 	acceptor  reactor.Acceptor
 	wheel     *timewheel.Wheel[*Conn]
 	readBuf   []byte
 	vec       reactor.Vec
 	dirty     []*Conn
+	resumes   []*Conn // paused for their outbound queue, which has drained
 	retrying  []*Conn
+	trimAt    int64 // clock of the next node-cache trim
 	now       int64
 	cur       *Conn // the conn whose Input is running, for the Sink calls
 	unflushed int   // frames queued since the last flushDirty
@@ -252,13 +277,14 @@ func (s *Shard) Send(c *Conn, b *bufpool.Buf) error {
 		b.Release()
 		return conn.ErrClosed
 	}
-	if !c.Admit(len(b.B)) {
+	cost := conn.Cost(b)
+	if !c.Admit(cost) {
 		s.stats.sendRefused.Add(1)
 		b.Release()
 		return conn.ErrOutboundFull
 	}
 	if err := s.post(command{kind: cmdSend, c: c, buf: b}); err != nil {
-		c.Unadmit(len(b.B))
+		c.Unadmit(cost)
 		b.Release()
 		return conn.ErrClosed
 	}
@@ -281,31 +307,44 @@ func (s *Shard) Close(c *Conn, code codec.StatusCode, reason string) error {
 
 // Adopt registers a socket the shard is to own from now on: one accepted
 // elsewhere, still to send its handshake (start StateHandshake), or one
-// upgraded elsewhere by net/http (StateOpen), with ahead holding bytes
-// already read past the handshake. setup runs on the new Conn before the
-// shard sees it. On error fd has been closed.
-func (s *Shard) Adopt(fd int, remote netip.AddrPort, start conn.State, ahead []byte, setup func(*Conn)) (*Conn, error) {
+// upgraded elsewhere (StateOpen), with ahead holding bytes already read
+// past the handshake and reply the bytes to write before any frame (the
+// handshake's answer, written by the shard once it owns the socket, so
+// that nothing is promised to a connection the shard could not take).
+// setup runs on the new Conn before the shard sees it. On error fd has
+// been closed.
+func (s *Shard) Adopt(fd int, remote netip.AddrPort, start conn.State, ahead, reply []byte, setup func(*Conn)) (*Conn, error) {
 	c := s.newConn(fd, remote, start)
 	if setup != nil {
 		setup(c)
 	}
-	var buf *bufpool.Buf
-	if len(ahead) > 0 {
-		buf = bufpool.Get(len(ahead))
-		buf.B = append(buf.B, ahead...)
-	}
-	if err := s.post(command{kind: cmdAdopt, c: c, buf: buf}); err != nil {
-		if buf != nil {
-			buf.Release()
-		}
-		reactor.Close(fd)
+	cmd := command{kind: cmdAdopt, c: c, buf: copied(ahead), reply: copied(reply)}
+	if err := s.post(cmd); err != nil {
+		s.discard(&cmd)
 		return nil, err
 	}
 	return c, nil
 }
 
-// Listen hands the shard a listening socket to accept from.
-func (s *Shard) Listen(fd int) error { return s.post(command{kind: cmdListen, fd: fd}) }
+// copied returns b in a pooled buffer, or nil if b is empty.
+func copied(b []byte) *bufpool.Buf {
+	if len(b) == 0 {
+		return nil
+	}
+	buf := bufpool.Get(len(b))
+	buf.B = append(buf.B, b...)
+	return buf
+}
+
+// Listen hands the shard a listening socket to accept from, taking over
+// one of its holds.
+func (s *Shard) Listen(l *Listener) error {
+	if err := s.post(command{kind: cmdListen, ln: l}); err != nil {
+		l.release()
+		return err
+	}
+	return nil
+}
 
 // Shutdown asks the shard to stop accepting, send close 1001 to every
 // connection and stop once all are closed.
@@ -336,6 +375,8 @@ func (s *Shard) Flush() (time.Duration, bool) {
 	s.retryBoxes()
 	s.wheel.Advance(s.now, s.onTimer)
 	s.flushDirty()
+	s.resumeDrained()
+	s.trimCaches()
 	if s.shutting && s.stats.open.Load() == 0 {
 		select {
 		case <-s.drained:
@@ -361,17 +402,42 @@ func (s *Shard) Flush() (time.Duration, bool) {
 	return timeout, false
 }
 
+// resumeDrained lets connections that were paused for a full outbound
+// queue read again. Their input may run inline handlers that queue more,
+// so what they queue is written in the same pass.
+func (s *Shard) resumeDrained() {
+	for len(s.resumes) > 0 {
+		list := s.resumes
+		s.resumes = nil
+		for i, c := range list {
+			list[i] = nil
+			s.resume(c, pauseOutbound)
+		}
+		if s.resumes == nil {
+			s.resumes = list[:0]
+		}
+		s.flushDirty()
+	}
+}
+
+// trimInterval is how often a shard lets go of queue nodes a burst left
+// in its cache and traffic has not needed since.
+const trimInterval = int64(2 * time.Second)
+
+func (s *Shard) trimCaches() {
+	if s.now < s.trimAt {
+		return
+	}
+	s.trimAt = s.now + trimInterval
+	s.cfg.Conn.Nodes.Trim()
+}
+
 // atMost caps a wait timeout, where negative means forever.
 func atMost(timeout, limit time.Duration) time.Duration {
 	if timeout < 0 || timeout > limit {
 		return limit
 	}
 	return timeout
-}
-
-func (s *Shard) clock() int64 {
-	s.now = int64(time.Since(s.start))
-	return s.now
 }
 
 func (s *Shard) applyCommands() {
@@ -407,16 +473,16 @@ func (s *Shard) apply(cmd *command) {
 			s.after(c)
 		}
 	case cmdResume:
-		s.resume(c)
+		s.resume(c, pauseMailbox)
 	case cmdPanic:
 		if !c.Closed() {
 			c.Fail(ErrHandlerPanic)
 			s.after(c)
 		}
 	case cmdAdopt:
-		s.register(c, cmd.buf)
+		s.register(c, cmd.buf, cmd.reply)
 	case cmdListen:
-		s.addListener(cmd.fd)
+		s.addListener(cmd.ln)
 	case cmdShutdown:
 		s.shutdown()
 	case cmdForce:
@@ -443,15 +509,17 @@ func (s *Shard) apply(cmd *command) {
 func (s *Shard) discard(cmd *command) {
 	switch cmd.kind {
 	case cmdSend:
-		cmd.c.Unadmit(len(cmd.buf.B))
+		cmd.c.Unadmit(conn.Cost(cmd.buf))
 		cmd.buf.Release()
 	case cmdAdopt:
 		reactor.Close(int(cmd.c.fd))
-		if cmd.buf != nil {
-			cmd.buf.Release()
+		for _, b := range []*bufpool.Buf{cmd.buf, cmd.reply} {
+			if b != nil {
+				b.Release()
+			}
 		}
 	case cmdListen:
-		reactor.Close(cmd.fd)
+		cmd.ln.release()
 	case cmdSubscribe:
 		s.cfg.Registry.release(cmd.reason, s.id)
 	case cmdPublish, cmdBroadcast:

@@ -24,6 +24,9 @@ type Stats struct {
 	passes          atomic.Uint64
 	slowDrops       atomic.Uint64
 	slowEvictions   atomic.Uint64
+	outboundPauses  atomic.Uint64
+	messageTimeouts atomic.Uint64
+	writeTimeouts   atomic.Uint64
 	// closes by the code that ended the connection: index code-1000 for
 	// 1000-1015, closesOther for the rest (3000-4999 and none).
 	closes      [16]atomic.Uint64
@@ -46,6 +49,9 @@ type Snapshot struct {
 	LoopPasses      uint64
 	SlowDrops       uint64
 	SlowEvictions   uint64
+	OutboundPauses  uint64
+	MessageTimeouts uint64
+	WriteTimeouts   uint64
 	Closes          map[codec.StatusCode]uint64
 }
 
@@ -79,6 +85,9 @@ func (s *Shard) Snapshot(snap *Snapshot) {
 	snap.LoopPasses += st.passes.Load()
 	snap.SlowDrops += st.slowDrops.Load()
 	snap.SlowEvictions += st.slowEvictions.Load()
+	snap.OutboundPauses += st.outboundPauses.Load()
+	snap.MessageTimeouts += st.messageTimeouts.Load()
+	snap.WriteTimeouts += st.writeTimeouts.Load()
 	for i := range st.closes {
 		if n := st.closes[i].Load(); n > 0 {
 			snap.addClose(codec.StatusCode(1000+i), n)
@@ -97,3 +106,6 @@ func (snap *Snapshot) addClose(code codec.StatusCode, n uint64) {
 	}
 	snap.Closes[code] += n
 }
+
+// QueuedBytes is the memory this shard's outbound queues hold now.
+func (s *Shard) QueuedBytes() int64 { return s.stats.queued.Load() }

@@ -261,14 +261,15 @@ func (s *Shard) offer(c *Conn, b *bufpool.Buf) {
 	if c.Ending() {
 		return
 	}
-	if !c.Admit(len(b.B)) {
-		s.slow(c)
-		return
-	}
 	if c.Role() == codec.RoleClient {
 		b = maskedCopy(b)
 	} else {
 		b.Ref()
+	}
+	if !c.Admit(conn.Cost(b)) {
+		b.Release()
+		s.slow(c)
+		return
 	}
 	if c.Enqueue(b) == nil {
 		s.stats.msgsOut.Add(1)

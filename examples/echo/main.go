@@ -36,8 +36,12 @@ func main() {
 	var srv *shoal.Server
 	handler := shoal.HandlerFuncs{
 		Message: func(c *shoal.Conn, m shoal.Message) {
-			if err := c.Send(m.Type, m.Data); err != nil && err != shoal.ErrClosed {
-				log.Printf("conn %d: %v", c.ID(), err)
+			// A faithful echo drops nothing: a peer that does not read its
+			// echoes (its queue is full) is closed, not logged per message
+			// (Stats counts it). Inline, the shard stops reading such a
+			// peer before this happens; on the pool it can.
+			if c.Send(m.Type, m.Data) == shoal.ErrOutboundFull {
+				c.Close(shoal.StatusPolicyViolation, "not reading its echoes")
 			}
 		},
 	}

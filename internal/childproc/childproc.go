@@ -52,6 +52,17 @@ func Start(tb testing.TB, env string) *Proc {
 	return p
 }
 
+// Pid is the child's process id, for reading its /proc entries.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
+// Send writes one line to the child's stdin.
+func (p *Proc) Send(line string) {
+	p.tb.Helper()
+	if _, err := io.WriteString(p.stdin, line+"\n"); err != nil {
+		p.tb.Fatalf("writing to the child process: %v", err)
+	}
+}
+
 // Line returns the child's next line, trimmed, or fails the test (and
 // kills the child) if none comes within d. A child that exited reads as
 // "exited: <error>".
