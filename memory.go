@@ -11,7 +11,7 @@ import (
 // goes quiet may see no collection for minutes, so its resident memory
 // would stay at the peak. The server therefore watches what its
 // connections hold (outbound queues and unfinished messages); when that
-// falls by a quarter of its peak and at least releaseMin, it asks the
+// falls by a quarter of its peak and at least releaseMin (1 MiB), it asks the
 // runtime to collect and return free memory to the system, twice a
 // second apart (the second empties what the first moved to the pools'
 // victim caches), at most once per releaseGap. Nothing of this runs on a
@@ -19,7 +19,7 @@ import (
 // releaseTick.
 const (
 	releaseTick = 250 * time.Millisecond
-	releaseMin  = 8 << 20
+	releaseMin  = 1 << 20
 	releaseGap  = 5 * time.Second
 )
 

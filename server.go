@@ -3,6 +3,7 @@ package shoal
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"runtime"
@@ -350,7 +351,7 @@ func (s *Server) Listen() (net.Addr, error) {
 	}
 	first, err := reactor.Listen(s.cfg.Addr, s.cfg.ReusePort, 0)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("shoal: listen on %s: %w", s.cfg.Addr, err)
 	}
 	bound, err := reactor.LocalAddr(first)
 	if err != nil {
