@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/shoalws/shoal/codec"
@@ -20,11 +22,15 @@ type DialOptions struct {
 	Origin string
 	// Protocols are offered subprotocols, in order of preference.
 	Protocols []string
-	// Header holds extra request header lines (no Host, Upgrade,
-	// Connection, Origin or Sec-WebSocket-* lines: those are Dial's).
-	Header []codec.HeaderField
+	// Header holds extra request header fields (Authorization, Cookie,
+	// User-Agent); not Host, Upgrade, Connection, Origin or
+	// Sec-WebSocket-*, which are Dial's: such a field fails the Dial.
+	Header http.Header
 	// Value is stored on the connection before OnOpen runs.
 	Value any
+	// Topics are subscribed before the connection opens (see
+	// UpgradeOptions.Topics).
+	Topics []string
 }
 
 // ErrUnsupportedURL is returned by Dial for a URL it cannot dial.
@@ -65,14 +71,14 @@ func (s *Server) Dial(ctx context.Context, rawURL string, opts *DialOptions) (*C
 		return nil, err
 	}
 	nc.SetDeadline(time.Time{})
-	sc, err := s.handOver(nc, conn.StateOpen, ahead, func(sc *shard.Conn) {
+	sc, err := s.handOver(nc, &shard.Adoption{Start: conn.StateOpen, Ahead: ahead, Topics: opts.Topics, Setup: func(sc *shard.Conn) {
 		sc.SetClient()
 		h := handle(sc)
 		h.setProtocol(protocol)
 		if opts.Value != nil {
 			h.SetValue(opts.Value)
 		}
-	})
+	}})
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +92,7 @@ func clientHandshake(nc net.Conn, u *url.URL, opts *DialOptions) (string, []byte
 	key := codec.NewKey()
 	req := codec.ClientRequest{
 		Host: u.Host, Target: u.RequestURI(), Key: key[:],
-		Origin: opts.Origin, Protocols: opts.Protocols, Header: opts.Header,
+		Origin: opts.Origin, Protocols: opts.Protocols, Header: headerFields(opts.Header),
 	}
 	b, err := req.Append(make([]byte, 0, 256))
 	if err != nil {
@@ -117,4 +123,25 @@ func clientHandshake(nc net.Conn, u *url.URL, opts *DialOptions) (string, []byte
 			return "", nil, fmt.Errorf("shoal: reading the handshake response: %w", err)
 		}
 	}
+}
+
+// headerFields lists h's fields, names in canonical form, in a stable
+// order (sorted by name): a handshake is the same from one Dial to the
+// next.
+func headerFields(h http.Header) []codec.HeaderField {
+	if len(h) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(h))
+	for name := range h {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var fields []codec.HeaderField
+	for _, name := range names {
+		for _, v := range h[name] {
+			fields = append(fields, codec.HeaderField{Name: http.CanonicalHeaderKey(name), Value: v})
+		}
+	}
+	return fields
 }

@@ -29,6 +29,14 @@ type Message struct {
 // peer sent them, then OnClose exactly once. Calls for different
 // connections run concurrently on the worker pool, or one after another
 // on the shard thread when Config.Inline is set.
+//
+// OnOpen runs after the handshake is answered, asynchronously: another
+// connection's OnOpen may run before it, even one that connected later,
+// and messages published meanwhile do not wait for it. A connection that
+// must not miss what is published from the moment it is accepted is
+// subscribed as part of its acceptance (Request.Subscribe in
+// Config.Accept, UpgradeOptions.Topics, DialOptions.Topics), not in
+// OnOpen.
 type Handler interface {
 	OnOpen(c *Conn)
 	OnMessage(c *Conn, m Message)

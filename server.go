@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -106,6 +105,15 @@ type Config struct {
 	// in the client's order is chosen: RFC 6455 has the client list them
 	// by preference.
 	Subprotocols []string
+	// Accept, if set, decides on every handshake a shard reads itself
+	// (Listen, ListenAndServe, Serve), after the origin check: it sees the
+	// request (path, query, headers, cookies), and may refuse it (return
+	// Reject(401, "log in first")), add header fields to the answer, store
+	// the connection's value and subscribe it to topics, all before
+	// OnOpen. It runs on the shard's thread: it must not block (a token
+	// check or a lookup in memory, not a database call). With Upgrade from
+	// net/http, the HTTP handler does all this itself.
+	Accept func(r *Request) error
 
 	// SlowConsumer is the policy for a subscriber whose outbound queue is
 	// full when a published message arrives. Default: EvictSlow.
@@ -123,6 +131,7 @@ type Config struct {
 type Server struct {
 	cfg      Config
 	partial  *conn.Budget
+	requests []Request // per shard: the view Accept is given
 	connCfg  conn.Config
 	shardCfg shard.Config
 	disp     *mailbox.Dispatcher[*shard.Conn]
@@ -147,6 +156,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, done: make(chan struct{})}
 	s.setDefaults()
 	s.registry = shard.NewRegistry(s.cfg.Shards)
+	s.requests = make([]Request, s.cfg.Shards)
 	s.partial = conn.NewBudget(s.cfg.MaxPartialBytes)
 	s.connCfg = conn.Config{
 		Role:           codec.RoleServer,
@@ -287,14 +297,40 @@ func (s *Server) deliver(c *shard.Conn, m *mailbox.Mail) {
 	}
 }
 
-// upgradeInShard decides on a handshake read by a shard.
-func (s *Server) upgradeInShard(c *shard.Conn, req *codec.Request) (string, error) {
+// upgradeInShard decides on a handshake read by a shard, on its thread.
+func (s *Server) upgradeInShard(c *shard.Conn, req *codec.Request) (string, []byte, error) {
 	if len(req.Origin) > 0 && !s.cfg.CheckOrigin(string(req.Origin), string(req.Host)) {
-		return "", codec.ErrForbiddenOrigin
+		return "", nil, codec.ErrForbiddenOrigin
 	}
 	p := req.SelectProtocol(s.cfg.Subprotocols)
 	handle(c).setProtocol(p)
-	return p, nil
+	if s.cfg.Accept == nil {
+		return p, nil, nil
+	}
+	r := &s.requests[c.Shard().ID()]
+	*r = Request{req: req, conn: handle(c), sc: c, fields: r.fields[:0]}
+	err := s.accept(r)
+	fields := r.fields
+	r.req, r.conn, r.sc = nil, nil, nil
+	if err != nil {
+		var he *codec.HandshakeError
+		if !errors.As(err, &he) || he.Status < 400 || he.Status > 599 {
+			err = errRefused
+		}
+		return "", fields, err
+	}
+	return p, fields, nil
+}
+
+// accept runs Config.Accept; a panic in it refuses the handshake with
+// 500 instead of taking the shard down.
+func (s *Server) accept(r *Request) (err error) {
+	defer func() {
+		if recover() != nil {
+			err = &codec.HandshakeError{Status: 500, Reason: "internal error"}
+		}
+	}()
+	return s.cfg.Accept(r)
 }
 
 // sameOrigin accepts a browser only from the page's own host, the
@@ -421,13 +457,13 @@ func (s *Server) Serve(l net.Listener) error {
 			}
 			return err
 		}
-		s.handOver(nc, conn.StateHandshake, nil, nil)
+		s.handOver(nc, &shard.Adoption{Start: conn.StateHandshake})
 	}
 }
 
-// handOver moves a Go net.Conn to the next shard. nc is closed if that
-// fails.
-func (s *Server) handOver(nc net.Conn, start conn.State, ahead []byte, setup func(*shard.Conn)) (*shard.Conn, error) {
+// handOver moves a Go net.Conn to the next shard, as a (whose FD and
+// Remote it fills in) describes. nc is closed if that fails.
+func (s *Server) handOver(nc net.Conn, a *shard.Adoption) (*shard.Conn, error) {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		nc.Close()
@@ -438,13 +474,14 @@ func (s *Server) handOver(nc net.Conn, start conn.State, ahead []byte, setup fun
 		nc.Close()
 		return nil, err
 	}
-	return s.adopt(fd, remoteOf(nc), start, ahead, nil, setup)
+	a.FD, a.Remote = fd, remoteOf(nc)
+	return s.adopt(a)
 }
 
-// adopt gives a socket to the next shard in turn (see shard.Adopt).
-func (s *Server) adopt(fd int, remote netip.AddrPort, start conn.State, ahead, reply []byte, setup func(*shard.Conn)) (*shard.Conn, error) {
+// adopt gives a socket to the next shard in turn.
+func (s *Server) adopt(a *shard.Adoption) (*shard.Conn, error) {
 	sh := s.shards[int(s.next.Add(1))%len(s.shards)]
-	return sh.Adopt(fd, remote, start, ahead, reply, setup)
+	return sh.Adopt(a)
 }
 
 // Shutdown stops accepting, sends close 1001 to every connection and

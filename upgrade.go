@@ -32,6 +32,25 @@ import (
 // Retry-After, a connection shoal cannot take over (not a plain TCP
 // socket: TLS is terminated in front of shoal) 501.
 func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, value any) (*Conn, error) {
+	return s.UpgradeWith(w, r, &UpgradeOptions{Value: value})
+}
+
+// UpgradeOptions tune UpgradeWith. The zero value is Upgrade's.
+type UpgradeOptions struct {
+	// Value is stored on the connection before OnOpen runs.
+	Value any
+	// Topics are subscribed as part of the upgrade, before the
+	// connection opens: a publish made after UpgradeWith returns reaches
+	// it, even one made by another connection's OnOpen that runs before
+	// this one's.
+	Topics []string
+}
+
+// UpgradeWith is Upgrade with options.
+func (s *Server) UpgradeWith(w http.ResponseWriter, r *http.Request, opts *UpgradeOptions) (*Conn, error) {
+	if opts == nil {
+		opts = &UpgradeOptions{}
+	}
 	key, protocol, err := s.checkUpgrade(r)
 	if err != nil {
 		reject(w, err)
@@ -47,7 +66,6 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, value any) (*Co
 		refuse(nc, ErrCannotTakeOver)
 		return nil, ErrCannotTakeOver
 	}
-	resp := appendSwitching(make([]byte, 0, 256), key, protocol, w.Header())
 	// Bytes the client sent right after its request (its first frames)
 	// may already sit in net/http's buffer: they go with the connection.
 	var ahead []byte
@@ -63,13 +81,18 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, value any) (*Co
 		refuse(nc, &codec.HandshakeError{Status: http.StatusInternalServerError, Reason: "cannot take over the connection"})
 		return nil, err
 	}
-	// The 101 is the first thing the shard writes.
-	c, err := s.adopt(fd, remoteOf(nc), conn.StateOpen, ahead, resp, func(sc *shard.Conn) {
-		h := handle(sc)
-		h.setProtocol(protocol)
-		if value != nil {
-			h.SetValue(value)
-		}
+	c, err := s.adopt(&shard.Adoption{
+		FD: fd, Remote: remoteOf(nc), Start: conn.StateOpen, Ahead: ahead,
+		// The 101 is the first thing the shard writes.
+		Reply:  appendSwitching(make([]byte, 0, 256), key, protocol, w.Header()),
+		Topics: opts.Topics,
+		Setup: func(sc *shard.Conn) {
+			h := handle(sc)
+			h.setProtocol(protocol)
+			if opts.Value != nil {
+				h.SetValue(opts.Value)
+			}
+		},
 	})
 	if err != nil {
 		return nil, err

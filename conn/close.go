@@ -1,6 +1,7 @@
 package conn
 
 import (
+	"bytes"
 	"errors"
 
 	"github.com/shoalws/shoal/codec"
@@ -151,20 +152,34 @@ func (c *Conn) handshake(data []byte, sink Sink) []byte {
 		c.keep(data)
 		return nil
 	}
+	var fields []byte
 	if err == nil {
 		var protocol string
-		if protocol, err = sink.Upgrade(c, req); err == nil {
-			b := bufpool.Get(256)
-			b.B = codec.AppendAccept(b.B, req, protocol)
+		if protocol, fields, err = sink.Upgrade(c, req); err == nil {
+			b := bufpool.Get(256 + len(fields))
+			b.B = withFields(codec.AppendAccept(b.B, req, protocol), fields)
 			c.QueueRaw(b)
 			c.state = StateOpen
 			return data[n:]
 		}
 	}
-	b := bufpool.Get(256)
-	b.B = codec.AppendRejectError(b.B, err)
+	b := bufpool.Get(256 + len(fields))
+	b.B = withFields(codec.AppendRejectError(b.B, err), fields)
 	c.QueueRaw(b)
 	c.closeErr = err
 	c.endInput(StateDraining)
 	return nil
+}
+
+// withFields adds header lines to a response, before the blank line that
+// ends its header block.
+func withFields(resp, fields []byte) []byte {
+	if len(fields) == 0 {
+		return resp
+	}
+	end := bytes.Index(resp, []byte("\r\n\r\n")) + 2
+	resp = append(resp, fields...) // room, then shift the rest along
+	copy(resp[end+len(fields):], resp[end:len(resp)-len(fields)])
+	copy(resp[end:], fields)
+	return resp
 }

@@ -110,9 +110,12 @@ func (c *Config) MaxOutboundBytes() int64 {
 type Sink interface {
 	// Upgrade decides on an opening handshake that passed the codec's
 	// checks: it returns the subprotocol to answer with, or an error, a
-	// *codec.HandshakeError for the HTTP status to refuse with. req's
-	// slices alias the read buffer and are valid only during the call.
-	Upgrade(c *Conn, req *codec.Request) (protocol string, err error)
+	// *codec.HandshakeError for the HTTP status to refuse with; fields
+	// are header lines ("Name: value\r\n" each, already checked) to add
+	// to the answer either way. req's slices alias the read buffer and
+	// fields may alias the sink's scratch: both are valid only during the
+	// call and until the answer is built.
+	Upgrade(c *Conn, req *codec.Request) (protocol string, fields []byte, err error)
 	// Message receives one complete message. If buf is nil, data aliases
 	// the read buffer and is valid only during the call; otherwise data
 	// lives in buf and the sink takes over buf's reference. Returning

@@ -15,7 +15,7 @@ import (
 // recorder is a Sink that keeps copies of what it is given.
 type recorder struct {
 	msgs     []message
-	accept   func(req *codec.Request) (string, error)
+	accept   func(req *codec.Request) (string, []byte, error)
 	capacity int // refuse (pause) once this many messages are held; 0: no limit
 	paths    []string
 }
@@ -25,12 +25,12 @@ type message struct {
 	data string
 }
 
-func (r *recorder) Upgrade(c *Conn, req *codec.Request) (string, error) {
+func (r *recorder) Upgrade(c *Conn, req *codec.Request) (string, []byte, error) {
 	r.paths = append(r.paths, string(req.Path))
 	if r.accept != nil {
 		return r.accept(req)
 	}
-	return "", nil
+	return "", nil, nil
 }
 
 func (r *recorder) Message(c *Conn, op codec.Opcode, data []byte, buf *bufpool.Buf) bool {
@@ -155,11 +155,14 @@ func TestHandshakeRefused(t *testing.T) {
 	tests := []struct {
 		name   string
 		req    string
-		accept func(*codec.Request) (string, error)
+		accept func(*codec.Request) (string, []byte, error)
 		status string
 	}{
 		{"bad version", strings.Replace(upgradeRequest, "Version: 13", "Version: 8", 1), nil, "426"},
-		{"origin refused by the server", upgradeRequest, func(*codec.Request) (string, error) { return "", codec.ErrForbiddenOrigin }, "403"},
+		{"origin refused by the server", upgradeRequest, func(*codec.Request) (string, []byte, error) { return "", nil, codec.ErrForbiddenOrigin }, "403"},
+		{"refused with a header", upgradeRequest, func(*codec.Request) (string, []byte, error) {
+			return "", []byte("WWW-Authenticate: Bearer\r\n"), &codec.HandshakeError{Status: 401, Reason: "who are you?"}
+		}, "401"},
 		{"plain http", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", nil, "426"},
 		{"garbage", "\x16\x03\x01\x02\x00", nil, "400"},
 	}
@@ -177,6 +180,34 @@ func TestHandshakeRefused(t *testing.T) {
 				t.Fatalf("state %v err %v", c.State(), c.Err())
 			}
 		})
+	}
+}
+
+// TestHandshakeFields: header lines the sink adds go into the answer's
+// header block, accepted or refused, before the blank line.
+func TestHandshakeFields(t *testing.T) {
+	fields := []byte("Set-Cookie: a=b\r\nX-Node: 7\r\n")
+	for _, refuse := range []bool{false, true} {
+		c := new(Conn)
+		c.Init(&Config{}, StateHandshake)
+		r := recorder{accept: func(*codec.Request) (string, []byte, error) {
+			if refuse {
+				return "", fields, &codec.HandshakeError{Status: 401, Reason: "log in first"}
+			}
+			return "", fields, nil
+		}}
+		c.Input([]byte(upgradeRequest), &r)
+		out := string(drain(c))
+		head, body, ok := strings.Cut(out, "\r\n\r\n")
+		if !ok || !strings.HasSuffix(head, "\r\nSet-Cookie: a=b\r\nX-Node: 7") {
+			t.Fatalf("refuse %v: answer %q", refuse, out)
+		}
+		if refuse && body != "log in first\n" {
+			t.Fatalf("refusal body %q", body)
+		}
+		if !refuse && (body != "" || c.State() != StateOpen) {
+			t.Fatalf("accepted: body %q, state %v", body, c.State())
+		}
 	}
 }
 
@@ -713,7 +744,7 @@ func TestInputZeroAlloc(t *testing.T) {
 
 type nopSink struct{ n int }
 
-func (s *nopSink) Upgrade(*Conn, *codec.Request) (string, error) { return "", nil }
+func (s *nopSink) Upgrade(*Conn, *codec.Request) (string, []byte, error) { return "", nil, nil }
 func (s *nopSink) Message(_ *Conn, _ codec.Opcode, _ []byte, b *bufpool.Buf) bool {
 	s.n++
 	if b != nil {

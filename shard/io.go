@@ -31,7 +31,7 @@ func (s *Shard) newConn(fd int, remote netip.AddrPort, start conn.State) *Conn {
 // deadline; an upgraded conn gets its Open mail, its reply queued first
 // and the bytes read ahead. If it cannot (shutting down, epoll full) the
 // socket is closed with nothing written.
-func (s *Shard) register(c *Conn, ahead, reply *bufpool.Buf) {
+func (s *Shard) register(c *Conn, ahead, reply *bufpool.Buf, topics []string) {
 	fd := int(c.fd)
 	err := conn.ErrClosed
 	if !s.shutting {
@@ -49,10 +49,16 @@ func (s *Shard) register(c *Conn, ahead, reply *bufpool.Buf) {
 				b.Release()
 			}
 		}
+		for _, t := range topics {
+			s.cfg.Registry.release(t, s.id)
+		}
 		return
 	}
 	if reply != nil {
 		c.QueueRaw(reply)
+	}
+	for _, t := range topics {
+		s.subscribe(c, t) // counted by Adopt
 	}
 	c.interest = reactor.Readable
 	s.conns.set(fd, c)
@@ -127,7 +133,7 @@ func (s *Shard) accept(lfd int) {
 			}
 			return
 		}
-		s.register(s.newConn(fd, remote, conn.StateHandshake), nil, nil)
+		s.register(s.newConn(fd, remote, conn.StateHandshake), nil, nil, nil)
 	}
 }
 
@@ -411,21 +417,23 @@ func (s *Shard) forceAll() {
 }
 
 // Upgrade is part of conn.Sink.
-func (s *Shard) Upgrade(_ *conn.Conn, req *codec.Request) (string, error) {
+func (s *Shard) Upgrade(_ *conn.Conn, req *codec.Request) (string, []byte, error) {
 	c := s.cur
-	protocol := ""
+	var protocol string
+	var fields []byte
 	if s.hooks.Upgrade != nil {
 		var err error
-		if protocol, err = s.hooks.Upgrade(c, req); err != nil {
+		if protocol, fields, err = s.hooks.Upgrade(c, req); err != nil {
 			s.stats.handshakeErrors.Add(1)
-			return "", err
+			s.unsubscribeAll(c)
+			return "", fields, err
 		}
 	}
 	s.stats.handshakes.Add(1)
 	c.closeAt = 0
 	s.opened(c)
 	s.rearm(c)
-	return protocol, nil
+	return protocol, fields, nil
 }
 
 // Message is part of conn.Sink: the message goes to the conn's mailbox.

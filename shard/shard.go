@@ -83,8 +83,9 @@ type Hooks struct {
 	// its own handle and spend one allocation per connection. Nil: new.
 	NewConn func() *Conn
 	// Upgrade decides on a handshake that passed the codec's checks (see
-	// conn.Sink). Nil accepts every handshake with no subprotocol.
-	Upgrade func(c *Conn, req *codec.Request) (protocol string, err error)
+	// conn.Sink). Nil accepts every handshake with no subprotocol. It may
+	// call SubscribeNow on c.
+	Upgrade func(c *Conn, req *codec.Request) (protocol string, fields []byte, err error)
 	// Opened runs when a connection's Open mail is pushed: a Close mail
 	// is owed from then on. May be nil.
 	Opened func(c *Conn)
@@ -139,6 +140,7 @@ type command struct {
 	c      *Conn
 	buf    *bufpool.Buf // send, publish: the encoded frame; adopt: bytes read ahead
 	reply  *bufpool.Buf // adopt: bytes to write before anything else
+	topics []string     // adopt: counted in the registry, to subscribe
 	code   codec.StatusCode
 	reason string    // close: the reason; subscribe, publish: the topic
 	ln     *Listener // listen
@@ -305,20 +307,36 @@ func (s *Shard) Close(c *Conn, code codec.StatusCode, reason string) error {
 	return s.post(command{kind: cmdClose, c: c, code: code, reason: reason})
 }
 
-// Adopt registers a socket the shard is to own from now on: one accepted
-// elsewhere, still to send its handshake (start StateHandshake), or one
-// upgraded elsewhere (StateOpen), with ahead holding bytes already read
-// past the handshake and reply the bytes to write before any frame (the
-// handshake's answer, written by the shard once it owns the socket, so
-// that nothing is promised to a connection the shard could not take).
-// setup runs on the new Conn before the shard sees it. On error fd has
-// been closed.
-func (s *Shard) Adopt(fd int, remote netip.AddrPort, start conn.State, ahead, reply []byte, setup func(*Conn)) (*Conn, error) {
-	c := s.newConn(fd, remote, start)
-	if setup != nil {
-		setup(c)
+// Adoption is a socket a shard is to own from now on (see Adopt).
+type Adoption struct {
+	FD     int
+	Remote netip.AddrPort
+	// Start is StateHandshake for a socket accepted elsewhere that still
+	// has to send its handshake, StateOpen for one upgraded elsewhere.
+	Start conn.State
+	// Ahead holds bytes already read past the handshake; Reply the bytes
+	// to write before any frame (the handshake's answer, written by the
+	// shard once it owns the socket, so that nothing is promised to a
+	// connection the shard could not take).
+	Ahead, Reply []byte
+	// Topics are subscribed before the connection opens: a publish made
+	// after Adopt returns reaches it.
+	Topics []string
+	// Setup runs on the new Conn before the shard sees it.
+	Setup func(*Conn)
+}
+
+// Adopt registers a socket the shard is to own from now on. On error the
+// socket has been closed.
+func (s *Shard) Adopt(a *Adoption) (*Conn, error) {
+	c := s.newConn(a.FD, a.Remote, a.Start)
+	if a.Setup != nil {
+		a.Setup(c)
 	}
-	cmd := command{kind: cmdAdopt, c: c, buf: copied(ahead), reply: copied(reply)}
+	for _, t := range a.Topics {
+		s.cfg.Registry.acquire(t, s.id)
+	}
+	cmd := command{kind: cmdAdopt, c: c, buf: copied(a.Ahead), reply: copied(a.Reply), topics: a.Topics}
 	if err := s.post(cmd); err != nil {
 		s.discard(&cmd)
 		return nil, err
@@ -480,7 +498,7 @@ func (s *Shard) apply(cmd *command) {
 			s.after(c)
 		}
 	case cmdAdopt:
-		s.register(c, cmd.buf, cmd.reply)
+		s.register(c, cmd.buf, cmd.reply, cmd.topics)
 	case cmdListen:
 		s.addListener(cmd.ln)
 	case cmdShutdown:
@@ -513,6 +531,9 @@ func (s *Shard) discard(cmd *command) {
 		cmd.buf.Release()
 	case cmdAdopt:
 		reactor.Close(int(cmd.c.fd))
+		for _, t := range cmd.topics {
+			s.cfg.Registry.release(t, s.id)
+		}
 		for _, b := range []*bufpool.Buf{cmd.buf, cmd.reply} {
 			if b != nil {
 				b.Release()

@@ -141,6 +141,15 @@ func (s *Shard) Subscribe(c *Conn, topic string) error {
 	return nil
 }
 
+// SubscribeNow adds c to topic's subscribers at once. It is for the
+// shard's own thread, in a hook that runs there (Hooks.Upgrade): a
+// connection subscribed while its handshake is accepted is subscribed
+// before it opens, so no publish made after that can miss it.
+func (s *Shard) SubscribeNow(c *Conn, topic string) {
+	s.cfg.Registry.acquire(topic, s.id)
+	s.subscribe(c, topic)
+}
+
 // Unsubscribe removes c from topic's subscribers.
 func (s *Shard) Unsubscribe(c *Conn, topic string) error {
 	return s.post(command{kind: cmdUnsubscribe, c: c, reason: topic})
