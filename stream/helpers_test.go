@@ -109,6 +109,7 @@ func echo(c *stream.Conn) {
 // streamEcho echoes every message through NextReader and NextWriter,
 // never holding a whole one.
 func streamEcho(c *stream.Conn) {
+	buf := make([]byte, 32<<10)
 	for {
 		op, r, err := c.NextReader()
 		if err != nil {
@@ -118,7 +119,7 @@ func streamEcho(c *stream.Conn) {
 		if err != nil {
 			return
 		}
-		_, err = io.Copy(w, r)
+		_, err = io.CopyBuffer(w, r, buf)
 		if cerr := w.Close(); err != nil || cerr != nil {
 			return
 		}

@@ -179,11 +179,20 @@ func (c *Conn) Read(p []byte) (int, error) {
 // streamErr is err as a byte stream reports it: a normal close is the
 // end of the stream.
 func streamErr(err error) error {
-	var ce *codec.CloseError
-	if errors.As(err, &ce) && (ce.Code == codec.StatusNormalClosure || ce.Code == codec.StatusNoStatusRcvd) {
+	if err == nil {
+		return nil // errors.As would allocate its target
+	}
+	if code, ok := codec.CloseCodeOf(err); ok && isNormalClose(err, code) {
 		return io.EOF
 	}
 	return err
+}
+
+// isNormalClose: the peer closed with 1000 or with no code, which ends a
+// byte stream as TCP's FIN does.
+func isNormalClose(err error, code codec.StatusCode) bool {
+	var ce *codec.CloseError
+	return (code == codec.StatusNormalClosure || code == codec.StatusNoStatusRcvd) && errors.As(err, &ce)
 }
 
 // beginMessage skips the rest of any message under way and reads up to
