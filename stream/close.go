@@ -39,6 +39,12 @@ func (c *Conn) CloseWith(code codec.StatusCode, reason string) error {
 	c.nc.SetWriteDeadline(deadline)
 	if sent, _ := c.writeClose(p); sent {
 		c.awaitPeerClose(deadline)
+		// A client lets the server hang up first (see hangUp), unless
+		// another goroutine is inside a read call.
+		if c.rules.Role == codec.RoleClient && c.readMu.TryLock() {
+			c.awaitEOF(deadline)
+			c.readMu.Unlock()
+		}
 	}
 	c.nc.Close()
 	return nil
@@ -88,7 +94,7 @@ func (c *Conn) peerClose(payload []byte) error {
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(c.cfg.closeTimeout))
 	c.writeClose(reply)
-	c.hangUp()
+	c.hangUp(false)
 	c.endRead(ce)
 	return ce
 }
@@ -113,30 +119,44 @@ func (c *Conn) fail(err error) error {
 	if !c.closing.Load() {
 		c.nc.SetWriteDeadline(time.Now().Add(c.cfg.closeTimeout))
 		c.writeClose(p)
-		c.hangUp()
+		c.hangUp(true)
 	}
 	c.endRead(err)
 	return err
 }
 
-// hangUp closes the underlying connection once our close frame is out,
-// so that the peer reads that frame rather than a reset. A server says it
-// is done writing (FIN) and waits for the peer to hang up; a client waits
-// for the server to go first, as RFC 6455 §7.1.1 asks ("the underlying
-// TCP connection, in most normal cases, SHOULD be closed first by the
-// server"). Input meanwhile is discarded: closing a socket with unread
-// input would send a reset, and the peer could lose our close frame. The
-// wait is bounded by CloseTimeout.
-func (c *Conn) hangUp() {
-	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && c.rules.Role == codec.RoleServer {
+// hangUp closes the underlying connection once our close frame is out.
+//
+// A client waits for the server to hang up first, as RFC 6455 §7.1.1
+// asks ("the underlying TCP connection, in most normal cases, SHOULD be
+// closed first by the server"), so that the server, not the client,
+// holds TIME_WAIT. A server closes at once after a complete close
+// handshake, as the engine does: the peer has sent its close frame and
+// may send nothing after it. After a failure the peer may still be
+// sending, and closing a socket with unread input sends a reset that can
+// destroy our close frame before the peer reads it; so a failed server
+// says it is done writing (FIN), and either role discards input until
+// the peer hangs up. Every wait is bounded by CloseTimeout.
+func (c *Conn) hangUp(failed bool) {
+	server := c.rules.Role == codec.RoleServer
+	if server && !failed {
+		c.nc.Close()
+		return
+	}
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && server {
 		cw.CloseWrite()
 	}
-	c.nc.SetReadDeadline(time.Now().Add(c.cfg.closeTimeout))
+	c.awaitEOF(time.Now().Add(c.cfg.closeTimeout))
+	c.nc.Close()
+}
+
+// awaitEOF reads and discards until the peer hangs up or deadline.
+func (c *Conn) awaitEOF(deadline time.Time) {
+	c.nc.SetReadDeadline(deadline)
 	for {
 		if _, err := c.nc.Read(c.rbuf); err != nil {
 			break
 		}
 	}
 	c.rpos, c.rend = 0, 0
-	c.nc.Close()
 }
