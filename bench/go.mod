@@ -5,6 +5,7 @@ go 1.25.0
 replace github.com/shoalws/shoal => ..
 
 require (
+	github.com/coder/websocket v1.8.14
 	github.com/gobwas/ws v1.4.0
 	github.com/gorilla/websocket v1.5.3
 	github.com/lesismal/nbio v1.6.12
