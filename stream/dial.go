@@ -61,6 +61,8 @@ func Dial(ctx context.Context, rawURL string, opts *Options) (*Conn, error) {
 		if cfg.ServerName == "" {
 			cfg.ServerName = u.Hostname()
 		}
+		// The opening handshake is HTTP/1.1: a server must not pick h2.
+		cfg.NextProtos = []string{"http/1.1"}
 		tc := tls.Client(nc, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			nc.Close()

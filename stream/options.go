@@ -61,7 +61,9 @@ type Options struct {
 	// Connection and Sec-WebSocket-* are the handshake's own and refused.
 	Header http.Header
 	// TLSConfig configures wss:// dials. Nil means a default
-	// configuration; ServerName defaults to the URL's host.
+	// configuration; ServerName defaults to the URL's host. Dial offers
+	// only http/1.1 by ALPN, whatever NextProtos says: the handshake is
+	// HTTP/1.1.
 	TLSConfig *tls.Config
 	// NetDial, if set, opens the TCP connection for Dial (through a
 	// proxy, say). Default: a net.Dialer.

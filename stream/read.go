@@ -55,9 +55,12 @@ func (c *Conn) ReadMessage() (codec.Opcode, []byte, error) {
 			continue
 		}
 		// Grow with what arrives, not with what a header announces: a
-		// peer that announces 16 MiB and sends 10 bytes costs 4 KiB.
-		want := min(c.in.remaining, int64(max(len(c.rbuf), bufLen(buf))))
-		buf = bufpool.Grow(buf, int(want))
+		// peer that announces 16 MiB and sends 10 bytes costs 4 KiB, and
+		// the buffer doubles only once it is full.
+		if buf == nil || len(buf.B) == cap(buf.B) {
+			want := min(c.in.remaining, int64(max(len(c.rbuf), bufLen(buf))))
+			buf = bufpool.Grow(buf, int(want))
+		}
 		n, err := c.readPayload(buf.B[len(buf.B):cap(buf.B)])
 		buf.B = buf.B[:len(buf.B)+n]
 		if err != nil {
@@ -132,6 +135,9 @@ func (r *messageReader) Read(p []byte) (int, error) {
 	}
 	if c.in.seq != c.readerSeq || !c.in.msgOpen {
 		return 0, io.EOF
+	}
+	if len(p) == 0 {
+		return 0, nil
 	}
 	for c.in.remaining == 0 {
 		if err := c.nextFrame(); err != nil {

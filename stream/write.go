@@ -44,8 +44,10 @@ func (c *Conn) Write(p []byte) (int, error) {
 // than the buffer goes out as a frame of its own, without a copy (a
 // server's). Close sends what is left as the final frame.
 //
-// Other writers wait until the writer is closed; the reader's pongs and a
-// Close go out between its frames. The writer is valid until its Close.
+// Other writers wait until the writer is closed, so the goroutine that
+// holds it must Close it before it writes anything else; the reader's
+// pongs and a Close go out between its frames. The writer is valid until
+// its Close.
 func (c *Conn) NextWriter(op codec.Opcode) (io.WriteCloser, error) {
 	if op != codec.OpText && op != codec.OpBinary {
 		return nil, ErrOpcode
