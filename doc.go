@@ -22,5 +22,10 @@
 // past which Send fails with ErrOutboundFull for that connection alone.
 // Every such event is counted in Stats.
 //
+// The Server is shoal's nonblocking mode. For ordinary blocking code, one
+// connection driven by the goroutine that calls it (a client, a tunnel, a
+// test), package github.com/shoalws/shoal/stream is a WebSocket over any
+// net.Conn, on the same codec; the two interoperate as any RFC 6455 peers.
+//
 // Linux only: the reactor is built on epoll and eventfd.
 package shoal
