@@ -186,3 +186,44 @@ func TestCloseWithBadCode(t *testing.T) {
 		t.Fatalf("%q %v", p, err)
 	}
 }
+
+// TestCloseCutsStreamedMessage: a close while another goroutine streams
+// a message goes out after the frame being written; the writer's next
+// writes fail with ErrClosed and its Close frees the next writer.
+func TestCloseCutsStreamedMessage(t *testing.T) {
+	url, conns := rawServer(t)
+	c := dial(t, url, nil)
+	nc := accepted(t, conns)
+	w, err := c.NextWriter(codec.OpText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(payload(6000))
+	closed := make(chan error, 1)
+	go func() { closed <- c.CloseWith(1001, "") }()
+	h, _ := readFrame(t, nc)
+	if h.Op != codec.OpText || h.Fin {
+		t.Fatalf("first frame %+v", h)
+	}
+	h, p := readFrame(t, nc)
+	if h.Op != codec.OpClose {
+		t.Fatalf("second frame %+v, want the close", h)
+	}
+	nc.Write(serverFrame(codec.OpClose, true, p))
+	nc.Close()
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("more")); !errors.Is(err, net.ErrClosed) {
+		// Staged, not yet sent: the error comes with Close.
+		if err != nil {
+			t.Errorf("write after the close: %v", err)
+		}
+	}
+	if err := w.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("writer Close after the close: %v", err)
+	}
+	if err := c.WriteMessage(codec.OpText, nil); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("next writer: %v", err)
+	}
+}

@@ -58,4 +58,7 @@
 // and a frame's header and payload leave in one write (a vectored write
 // for large payloads). Reading and writing messages allocate nothing in
 // steady state.
+//
+// The package needs no epoll, unlike the engine: it builds wherever Go
+// does.
 package stream

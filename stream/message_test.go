@@ -319,3 +319,44 @@ func TestWriteOpcodes(t *testing.T) {
 		}
 	}
 }
+
+// TestPongBetweenFragments: while one goroutine streams a message and
+// holds it open, the reader answers a ping at once: the pong goes out
+// between the message's frames.
+func TestPongBetweenFragments(t *testing.T) {
+	holding := make(chan struct{})
+	release := make(chan struct{})
+	addr := serveConn(t, nil, func(c *stream.Conn) {
+		go func() {
+			w, _ := c.NextWriter(codec.OpBinary)
+			w.Write(payload(5000)) // a frame of its own
+			close(holding)
+			<-release
+			w.Write([]byte("end"))
+			w.Close()
+		}()
+		c.ReadMessage() // answers the ping; returns at the close
+	})
+	cl, err := wstest.Dial(addr, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	<-holding
+	cl.WriteFrame(codec.OpPing, true, []byte("now"))
+	var seq []string
+	for len(seq) < 3 {
+		f, err := cl.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq = append(seq, fmt.Sprintf("%v/%v/%d", f.Op, f.Fin, len(f.Payload)))
+		if f.Op == codec.OpPong {
+			close(release)
+		}
+	}
+	if got := fmt.Sprint(seq); got != "[binary/false/5000 pong/true/3 continuation/true/3]" {
+		t.Errorf("frames %s", got)
+	}
+	cl.WriteFrame(codec.OpClose, true, nil)
+}
