@@ -80,6 +80,10 @@ func checkHTTPRequest(r *http.Request, opts *Options) (key string, err error) {
 	if r.Method != http.MethodGet {
 		return "", codec.ErrMethod
 	}
+	// net/http has parsed the framing: see codec.ErrBody.
+	if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+		return "", codec.ErrBody
+	}
 	if !r.ProtoAtLeast(1, 1) {
 		return "", codec.ErrHTTPVersion
 	}
@@ -154,15 +158,15 @@ func sameOrigin(origin, host string) bool {
 }
 
 // appendHeader appends the fields of h, but for those the handshake
-// sets, as field lines. Values have CR and LF replaced (as net/http's
+// sets or that would frame a body, as field lines. Values have CR and LF replaced (as net/http's
 // Header.Write does) and names that are not tokens are left out, so that
 // no value can add a line of its own.
 func appendHeader(dst []byte, h http.Header) []byte {
 	var buf bytes.Buffer
 	if err := h.WriteSubset(&buf, map[string]bool{
 		"Upgrade": true, "Connection": true, "Sec-Websocket-Accept": true,
-		"Sec-Websocket-Protocol": true, "Sec-Websocket-Extensions": true,
-		"Content-Length": true, "Transfer-Encoding": true,
+		"Sec-Websocket-Protocol": true, "Sec-Websocket-Extensions": true, "Sec-Websocket-Version": true,
+		"Content-Length": true, "Transfer-Encoding": true, "Content-Type": true,
 	}); err != nil {
 		return dst
 	}

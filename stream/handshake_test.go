@@ -52,6 +52,7 @@ func TestAcceptRefuses(t *testing.T) {
 		{"short key", strings.Replace(goodRequest, "dGhlIHNhbXBsZSBub25jZQ==", "c2hvcnQ=", 1) + "\r\n", 400, codec.ErrKey},
 		{"cross-site origin", goodRequest + "Origin: https://evil.example\r\n\r\n", 403, codec.ErrForbiddenOrigin},
 		{"POST", strings.Replace(goodRequest, "GET", "POST", 1) + "Content-Length: 0\r\n\r\n", 400, codec.ErrMethod},
+		{"a body", goodRequest + "Content-Length: 5\r\n\r\nhello", 400, codec.ErrBody},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, server := range []string{"accept", "server"} {
