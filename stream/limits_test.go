@@ -104,9 +104,13 @@ func TestClientFailsPeer(t *testing.T) {
 // TestReadDeadlineResumes: a read that times out in the middle of a
 // message loses nothing; with the deadline moved, ReadMessage resumes.
 func TestReadDeadlineResumes(t *testing.T) {
+	written := make(chan struct{})
 	timedOut := make(chan struct{})
 	result := make(chan string, 1)
 	addr := serveConn(t, nil, func(c *stream.Conn) {
+		// On loopback a write that returned is in our receive buffer:
+		// this read gets part of the message, then times out.
+		<-written
 		c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 		_, _, err := c.ReadMessage()
 		var ne interface{ Timeout() bool }
@@ -132,6 +136,7 @@ func TestReadDeadlineResumes(t *testing.T) {
 	frame := masked(codec.OpText, false, "first part, ")
 	last := masked(codec.OpContinuation, true, big)
 	cl.WriteRaw(cat(frame, last[:3000]))
+	close(written)
 	select {
 	case <-timedOut:
 	case r := <-result:
