@@ -54,7 +54,8 @@ type Conn struct {
 	reader     messageReader // handed out by NextReader
 	readErr    error         // why input ended; sticky once set (timeouts never are)
 	msg        *bufpool.Buf  // ReadMessage's last message, released by the next read
-	partial    *bufpool.Buf  // a message ReadMessage was reading when its deadline hit
+	partial    *bufpool.Buf  // what ReadMessage had read of a message when its deadline hit
+	resume     bool          // the next ReadMessage goes on with that message
 
 	// Outgoing messages: owned by the goroutine holding msgMu, which a
 	// writer holds for a whole message.

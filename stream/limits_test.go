@@ -102,49 +102,63 @@ func TestClientFailsPeer(t *testing.T) {
 }
 
 // TestReadDeadlineResumes: a read that times out in the middle of a
-// message loses nothing; with the deadline moved, ReadMessage resumes.
+// message loses nothing; with the deadline moved, ReadMessage resumes,
+// whether the message's payload had begun or only its first (empty)
+// frame had come.
 func TestReadDeadlineResumes(t *testing.T) {
-	written := make(chan struct{})
-	timedOut := make(chan struct{})
-	result := make(chan string, 1)
-	addr := serveConn(t, nil, func(c *stream.Conn) {
-		// On loopback a write that returned is in our receive buffer:
-		// this read gets part of the message, then times out.
-		<-written
-		c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
-		_, _, err := c.ReadMessage()
-		var ne interface{ Timeout() bool }
-		if !errors.As(err, &ne) || !ne.Timeout() {
-			result <- "first read: " + errorString(err)
-			return
-		}
-		close(timedOut)
-		c.SetReadDeadline(time.Time{})
-		op, p, err := c.ReadMessage()
-		if err != nil {
-			result <- "second read: " + err.Error()
-			return
-		}
-		result <- op.String() + " " + string(p)
-	})
-	cl, err := wstest.Dial(addr, "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	big := strings.Repeat("y", 10000)
-	frame := masked(codec.OpText, false, "first part, ")
-	last := masked(codec.OpContinuation, true, big)
-	cl.WriteRaw(cat(frame, last[:3000]))
-	close(written)
-	select {
-	case <-timedOut:
-	case r := <-result:
-		t.Fatal(r)
-	}
-	cl.WriteRaw(last[3000:])
-	if r := <-result; r != "text first part, "+big {
-		t.Fatalf("got %.60q", r)
+	for _, tc := range []struct {
+		name        string
+		first, last []byte // frames
+		cut         int    // how much of last is sent before the timeout
+		want        string
+	}{
+		{"in the payload", masked(codec.OpText, false, "first part, "),
+			masked(codec.OpContinuation, true, big), 3000, "first part, " + big},
+		{"after an empty fragment", masked(codec.OpBinary, false, ""),
+			masked(codec.OpContinuation, true, "rest"), 0, "rest"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			written := make(chan struct{})
+			timedOut := make(chan struct{})
+			result := make(chan string, 1)
+			addr := serveConn(t, nil, func(c *stream.Conn) {
+				// On loopback a write that returned is in our receive
+				// buffer: this read gets part of the message, then times out.
+				<-written
+				c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+				_, _, err := c.ReadMessage()
+				var ne interface{ Timeout() bool }
+				if !errors.As(err, &ne) || !ne.Timeout() {
+					result <- "first read: " + errorString(err)
+					return
+				}
+				close(timedOut)
+				c.SetReadDeadline(time.Time{})
+				_, p, err := c.ReadMessage()
+				if err != nil {
+					result <- "second read: " + err.Error()
+					return
+				}
+				result <- string(p)
+			})
+			cl, err := wstest.Dial(addr, "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			cl.WriteRaw(cat(tc.first, tc.last[:tc.cut]))
+			close(written)
+			select {
+			case <-timedOut:
+			case r := <-result:
+				t.Fatal(r)
+			}
+			cl.WriteRaw(tc.last[tc.cut:])
+			if r := <-result; r != tc.want {
+				t.Fatalf("got %.60q", r)
+			}
+		})
 	}
 }
 

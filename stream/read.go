@@ -28,10 +28,10 @@ import (
 func (c *Conn) ReadMessage() (codec.Opcode, []byte, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
-	buf := c.partial
+	resume, buf := c.resume, c.partial
 	c.partial = nil
 	c.releaseMessage()
-	if buf == nil {
+	if !resume {
 		if err := c.beginMessage(); err != nil {
 			return 0, nil, err
 		}
@@ -82,14 +82,14 @@ func bufLen(b *bufpool.Buf) int {
 	return len(b.B)
 }
 
-// keepPartial keeps a half-read message for the next ReadMessage when the
-// read only timed out.
+// keepPartial keeps a half-read message (buf may be nil: none of its
+// payload read yet) for the next ReadMessage when the read only timed out.
 func (c *Conn) keepPartial(buf *bufpool.Buf, err error) {
-	switch {
-	case buf == nil:
-	case c.readErr == nil && isTimeout(err):
-		c.partial = buf
-	default:
+	if c.readErr == nil && isTimeout(err) {
+		c.partial, c.resume = buf, true
+		return
+	}
+	if buf != nil {
 		buf.Release()
 	}
 }
@@ -105,6 +105,7 @@ func (c *Conn) releaseMessage() {
 		c.partial.Release()
 		c.partial = nil
 	}
+	c.resume = false
 }
 
 // NextReader returns the next text or binary message as a reader that
