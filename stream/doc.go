@@ -53,11 +53,11 @@
 //
 // A Conn holds a read buffer and a write buffer (4 KiB each by default)
 // and nothing per message: ReadMessage hands out its payload in place or
-// in a pooled buffer that the next read takes back, payloads larger than
-// a buffer go straight between the connection and the caller's slice,
-// and a frame's header and payload leave in one write (a vectored write
-// for large payloads). Reading and writing messages allocate nothing in
-// steady state.
+// in a pooled buffer that the next read takes back; payloads larger than
+// a buffer bypass it (read straight into the caller's slice, written with
+// the header in one vectored write, or, by a client, masked in a pooled
+// chunk, never in the caller's slice). Reading and writing messages
+// allocate nothing in steady state.
 //
 // The package needs no epoll, unlike the engine: it builds wherever Go
 // does.
