@@ -142,6 +142,7 @@ func CloseCodeOf(err error) (StatusCode, bool) {
 var (
 	ErrReservedOpcode    = &ProtocolError{StatusProtocolError, "reserved opcode"}
 	ErrReservedBits      = &ProtocolError{StatusProtocolError, "RSV bit set without a negotiated extension"}
+	ErrMisplacedRsv1     = &ProtocolError{StatusProtocolError, "compressed bit on a control frame or a continuation"}
 	ErrUnmaskedFrame     = &ProtocolError{StatusProtocolError, "client frame is not masked"}
 	ErrMaskedFrame       = &ProtocolError{StatusProtocolError, "server frame is masked"}
 	ErrControlTooLong    = &ProtocolError{StatusProtocolError, "control frame payload over 125 bytes"}
@@ -157,4 +158,8 @@ var (
 	ErrUnexpectedContinuation = &ProtocolError{StatusProtocolError, "continuation frame with no message to continue"}
 	ErrExpectedContinuation   = &ProtocolError{StatusProtocolError, "new data frame inside a fragmented message"}
 	ErrMessageTooBig          = &ProtocolError{StatusTooBig, "message over the size limit"}
+	// ErrBadCompressed: a compressed message that does not inflate (RFC
+	// 7692 gives no code; its payload is inconsistent with the message,
+	// which is what 1007 says).
+	ErrBadCompressed = &ProtocolError{StatusInvalidData, "invalid compressed data"}
 )

@@ -234,6 +234,8 @@ type Rules struct {
 	// client forbids them.
 	Role Role
 	// Rsv holds the RSV bits a negotiated extension has given a meaning.
+	// RSV1 is permessage-deflate's "Per-Message Compressed" bit (RFC 7692
+	// §6): it may be set only on the first frame of a data message.
 	Rsv byte
 	// MaxPayload, if positive, is the largest payload length accepted in
 	// one frame; longer frames fail with ErrFrameTooBig (1009) before the
@@ -254,6 +256,13 @@ func (r Rules) Check(h Header) error {
 	// for non-zero values."
 	if h.Rsv&^r.Rsv != 0 {
 		return ErrReservedBits
+	}
+	// RFC 7692 §6.1: "An endpoint MUST NOT set the "Per-Message
+	// Compressed" bit of control frames and non-first fragments of a data
+	// message. An endpoint receiving such a frame MUST _Fail the
+	// WebSocket Connection_."
+	if h.Rsv&Rsv1 != 0 && (h.Op.IsControl() || h.Op == OpContinuation) {
+		return ErrMisplacedRsv1
 	}
 	// "The server MUST close the connection upon receiving a frame that is
 	// not masked." / "A client MUST close a connection if it detects a

@@ -539,8 +539,8 @@ func AppendAcceptKey(dst, key []byte) []byte {
 }
 
 // AppendAccept appends to dst the 101 Switching Protocols response that
-// accepts req, naming protocol as the subprotocol unless it is "".
-// No Sec-WebSocket-Extensions is sent: shoal negotiates none.
+// accepts req, naming protocol as the subprotocol unless it is "", and
+// no extension.
 //
 // protocol should come from req.SelectProtocol. A protocol the client did
 // not offer is left out, because RFC 6455 §4.2.2 says the value "MUST be
@@ -548,6 +548,17 @@ func AppendAcceptKey(dst, key []byte) []byte {
 // otherwise; leaving it out also means no value can inject a header line.
 // Nothing is allocated when dst has room.
 func AppendAccept(dst []byte, req *Request, protocol string) []byte {
+	return appendAccept(dst, req, protocol, nil)
+}
+
+// AppendAcceptDeflate is AppendAccept with a Sec-WebSocket-Extensions
+// line that accepts permessage-deflate with the parameters p, which
+// should come from NegotiateDeflate on req's offers.
+func AppendAcceptDeflate(dst []byte, req *Request, protocol string, p DeflateParams) []byte {
+	return appendAccept(dst, req, protocol, &p)
+}
+
+func appendAccept(dst []byte, req *Request, protocol string, deflate *DeflateParams) []byte {
 	dst = append(dst, "HTTP/1.1 101 Switching Protocols\r\n"+
 		"Upgrade: websocket\r\n"+
 		"Connection: Upgrade\r\n"+
@@ -559,7 +570,18 @@ func AppendAccept(dst []byte, req *Request, protocol string) []byte {
 		dst = append(dst, protocol...)
 		dst = append(dst, "\r\n"...)
 	}
+	if deflate != nil {
+		dst = append(dst, "Sec-WebSocket-Extensions: "...)
+		dst = AppendDeflate(dst, *deflate, false)
+		dst = append(dst, "\r\n"...)
+	}
 	return append(dst, "\r\n"...)
+}
+
+// NegotiateDeflate answers the client's first well-formed
+// permessage-deflate offer under cfg (see the function NegotiateDeflate).
+func (r *Request) NegotiateDeflate(cfg DeflateConfig) (DeflateParams, bool) {
+	return NegotiateDeflate(r.Extensions(), cfg)
 }
 
 // AppendReject appends an HTTP error response to dst: the status line,

@@ -34,8 +34,9 @@ var (
 	// ErrBadProtocol: Sec-WebSocket-Protocol repeated, a list, or not one
 	// of the subprotocols offered.
 	ErrBadProtocol = errors.New("websocket: server chose a subprotocol the client did not offer")
-	// ErrBadExtension: the server accepted an extension; the client
-	// offers none.
+	// ErrBadExtension: the server accepted an extension the client did
+	// not offer, more than one, or permessage-deflate with parameters
+	// that do not answer the offer (RFC 7692 §7.1).
 	ErrBadExtension = errors.New("websocket: server chose an extension the client did not offer")
 )
 
@@ -60,6 +61,9 @@ type ClientRequest struct {
 	Origin    string        // Origin field value; optional
 	Protocols []string      // subprotocols offered, in order of preference; optional
 	Header    []HeaderField // more field lines; optional
+	// Deflate, if set, offers permessage-deflate with these parameters
+	// (RFC 7692); CheckResponse then accepts a server's answer to it.
+	Deflate *DeflateParams
 }
 
 // HeaderField is one field line.
@@ -67,8 +71,9 @@ type HeaderField struct{ Name, Value string }
 
 // Append appends the GET request for c to dst: HTTP/1.1, Host, Upgrade:
 // websocket, Connection: Upgrade, Sec-WebSocket-Key,
-// Sec-WebSocket-Version: 13, then Origin and Sec-WebSocket-Protocol if
-// set, then c.Header. Nothing is allocated when dst has room.
+// Sec-WebSocket-Version: 13, then Origin, Sec-WebSocket-Protocol and
+// Sec-WebSocket-Extensions if set, then c.Header. Nothing is allocated
+// when dst has room.
 //
 // It fails, returning dst unchanged and an error wrapping
 // ErrClientRequest, on anything that would not make a valid request or
@@ -104,6 +109,11 @@ func (c *ClientRequest) Append(dst []byte) ([]byte, error) {
 		dst = append(dst, p...)
 	}
 	if len(c.Protocols) > 0 {
+		dst = append(dst, "\r\n"...)
+	}
+	if c.Deflate != nil {
+		dst = append(dst, "Sec-WebSocket-Extensions: "...)
+		dst = AppendDeflate(dst, *c.Deflate, true)
 		dst = append(dst, "\r\n"...)
 	}
 	for _, f := range c.Header {
@@ -165,8 +175,8 @@ func (c *ClientRequest) validate() error {
 
 // reservedField reports whether name is a field Append writes itself, or
 // one that would give the GET a body and so hide the first frames inside
-// it. Sec-WebSocket-Extensions is here because the client offers no
-// extension and CheckResponse fails any the server accepts.
+// it. Sec-WebSocket-Extensions is here because CheckResponse accepts only
+// what Deflate offered.
 func reservedField(name string) bool {
 	for _, r := range [...]string{
 		"Host", "Upgrade", "Connection", "Sec-WebSocket-Key", "Sec-WebSocket-Version",
@@ -195,6 +205,19 @@ type Response struct {
 // Header returns the first value of the field name (ASCII
 // case-insensitive), OWS-trimmed; nil if the response has no such field.
 func (r *Response) Header(name string) []byte { return headerValue(r.head, name) }
+
+// Deflate returns the permessage-deflate parameters the server accepted,
+// or false if it accepted none. It is meaningful once CheckResponse has
+// found the response valid for the request that offered them.
+func (r *Response) Deflate() (DeflateParams, bool) {
+	t := fieldTokens(r.head, "Sec-WebSocket-Extensions")
+	for elem, ok := t.Next(); ok; elem, ok = t.Next() {
+		if name, params := SplitExtension(elem); equalFold(name, DeflateExtension) {
+			return ParseDeflateParams(params, true)
+		}
+	}
+	return DeflateParams{}, false
+}
 
 // ParseResponse parses a server's handshake response at the start of b:
 // the status line and the header fields. Its input rules are those of
@@ -296,7 +319,7 @@ func (c *ClientRequest) CheckResponse(resp *Response) (protocol string, err erro
 		return "", fmt.Errorf("%w: status %d", ErrBadStatus, resp.Status)
 	}
 	var f responseFields
-	if err := f.read(resp.head); err != nil {
+	if err := f.read(resp.head, c.Deflate); err != nil {
 		return "", err
 	}
 	if err := checkResponseUpgrade(&f); err != nil {
@@ -318,9 +341,10 @@ type responseFields struct {
 	connection           bool
 	accept, protocol     []byte
 	accepts, protocols   int
+	deflate              bool // a permessage-deflate element was accepted
 }
 
-func (f *responseFields) read(head []byte) error {
+func (f *responseFields) read(head []byte, deflate *DeflateParams) error {
 	for rest := head; len(rest) > 0; {
 		var line []byte
 		line, rest = nextLine(rest)
@@ -342,23 +366,34 @@ func (f *responseFields) read(head []byte) error {
 			f.protocols++
 			f.protocol = value
 		case equalFold(name, "Sec-WebSocket-Extensions"):
-			// RFC 6455 §4.1: "If the response includes a
-			// |Sec-WebSocket-Extensions| header field and this header field
-			// indicates the use of an extension that was not present in the
-			// client's handshake ..., the client MUST _Fail the WebSocket
-			// Connection_." We offer none, so any element fails; an empty
-			// value names no extension.
-			if t := (Tokens{list: value}); hasNext(&t) {
-				return ErrBadExtension
+			if err := f.readExtensions(value, deflate); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
 }
 
-func hasNext(t *Tokens) bool {
-	_, ok := t.Next()
-	return ok
+// readExtensions checks one Sec-WebSocket-Extensions line. RFC 6455
+// §4.1: "If the response includes a |Sec-WebSocket-Extensions| header
+// field and this header field indicates the use of an extension that was
+// not present in the client's handshake ..., the client MUST _Fail the
+// WebSocket Connection_." The only extension a client here can offer is
+// permessage-deflate, once; RFC 7692 §7.1 says what a valid answer to it
+// is. An empty value names no extension.
+func (f *responseFields) readExtensions(value []byte, offer *DeflateParams) error {
+	t := Tokens{list: value}
+	for elem, ok := t.Next(); ok; elem, ok = t.Next() {
+		name, params := SplitExtension(elem)
+		if offer == nil || f.deflate || !equalFold(name, DeflateExtension) {
+			return ErrBadExtension
+		}
+		if !checkDeflateResponse(params, *offer) {
+			return ErrBadExtension
+		}
+		f.deflate = true
+	}
+	return nil
 }
 
 // RFC 6455 §4.1: "If the response lacks an |Upgrade| header field or the
