@@ -1,0 +1,6 @@
+//go:build race
+
+package deflate
+
+// raceEnabled skips allocation counts, which the race detector inflates.
+const raceEnabled = true
