@@ -34,12 +34,21 @@ type session struct {
 	rd   *bufio.Reader
 	wr   *writer
 
+	// offer, if set before the connection is dialed, is the
+	// permessage-deflate offer, sent as rawOffer instead if that is set
+	// (several offers, malformed ones); offer is then the one the server
+	// must accept, if any. pmd is what was negotiated, nil for nothing.
+	offer    *codec.DeflateParams
+	rawOffer string
+	pmd      *pmd
+
 	failing   bool // a bad frame or a close went out: the server may drop the connection
 	sentClose bool
 	gotClose  bool
 	msg       []byte       // the message being reassembled
 	msgOp     codec.Opcode // its opcode; 0 when no message is open
 	msgOpen   bool
+	msgRsv1   bool // it is compressed
 }
 
 // dial connects and performs the opening handshake (RFC 6455 §4.1).
@@ -54,9 +63,12 @@ func (s *session) dial() {
 	}
 	s.conn = conn
 	_ = conn.SetDeadline(s.deadline)
-	rest, err := handshake(conn, s.addr, s.path)
+	rest, resp, err := handshake(conn, s.addr, s.path, s.offer, s.rawOffer)
 	if err != nil {
 		s.fatalf("handshake: %v", err)
+	}
+	if resp != nil {
+		s.pmd = newPMD(*resp)
 	}
 	// Bytes the server sent right after its response are the first frames.
 	s.rd = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(rest), conn), 64<<10)
@@ -64,16 +76,25 @@ func (s *session) dial() {
 }
 
 // handshake sends the client's opening handshake and reads the response,
-// returning whatever followed the response's header block.
-func handshake(conn net.Conn, addr, path string) ([]byte, error) {
+// returning whatever followed the response's header block and the
+// permessage-deflate parameters the server accepted, if it did. offer is
+// sent as the Sec-WebSocket-Extensions value rawOffer if that is set.
+func handshake(conn net.Conn, addr, path string, offer *codec.DeflateParams, rawOffer string) ([]byte, *codec.DeflateParams, error) {
 	key := codec.NewKey()
-	req := codec.ClientRequest{Host: addr, Target: path, Key: key[:]}
+	req := codec.ClientRequest{Host: addr, Target: path, Key: key[:], Deflate: offer}
+	if rawOffer != "" {
+		req.Deflate = nil
+	}
 	buf, err := req.Append(nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if rawOffer != "" {
+		buf = append(buf[:len(buf)-2], "Sec-WebSocket-Extensions: "+rawOffer+"\r\n\r\n"...)
+		req.Deflate = offer
 	}
 	if _, err := conn.Write(buf); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var resp codec.Response
 	buf = make([]byte, 0, 4096)
@@ -87,13 +108,17 @@ func handshake(conn net.Conn, addr, path string) ([]byte, error) {
 		switch {
 		case perr == nil:
 			if _, err := req.CheckResponse(&resp); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			return buf[hn:], nil
+			var accepted *codec.DeflateParams
+			if p, ok := resp.Deflate(); ok {
+				accepted = &p
+			}
+			return buf[hn:], accepted, nil
 		case !errors.Is(perr, codec.ErrNeedMore):
-			return nil, perr
+			return nil, nil, perr
 		case err != nil:
-			return nil, fmt.Errorf("reading the response: %w", err)
+			return nil, nil, fmt.Errorf("reading the response: %w", err)
 		}
 	}
 }

@@ -24,6 +24,9 @@ type event struct {
 	data    []byte       // message or pong payload, close reason
 	code    codec.StatusCode
 	partial int // bytes of an unfinished message before a close or the end
+	// compressed: the message came with RSV1 (permessage-deflate); data
+	// is what it inflated to.
+	compressed bool
 }
 
 type eventKind int
@@ -105,7 +108,11 @@ func (s *session) readFrame() (codec.Header, []byte, error) {
 		h, _, err = codec.DecodeHeader(hdr[:n])
 	}
 	if err == nil {
-		err = codec.Rules{Role: codec.RoleClient}.Check(h)
+		rules := codec.Rules{Role: codec.RoleClient}
+		if s.pmd != nil {
+			rules.Rsv = codec.Rsv1 // and codec checks it is on a first data frame only
+		}
+		err = rules.Check(h)
 	}
 	if err != nil {
 		s.fatalf("server sent an invalid frame header % x: %v", hdr[:n], err)
@@ -147,14 +154,21 @@ func (s *session) handle(h codec.Header, p []byte) (event, bool) {
 	case h.Op != codec.OpContinuation && s.msgOpen:
 		s.fatalf("server started a %v message inside an unfinished %v message", h.Op, s.msgOp)
 	case h.Op != codec.OpContinuation:
-		s.msgOp, s.msgOpen, s.msg = h.Op, true, nil
+		s.msgOp, s.msgOpen, s.msg, s.msgRsv1 = h.Op, true, nil, h.Rsv&codec.Rsv1 != 0
 	}
 	s.msg = append(s.msg, p...)
 	if !h.Fin {
 		return event{}, false
 	}
-	ev := event{kind: evMessage, op: s.msgOp, data: s.msg}
-	s.msgOp, s.msgOpen, s.msg = 0, false, nil
+	ev := event{kind: evMessage, op: s.msgOp, data: s.msg, compressed: s.msgRsv1}
+	if s.msgRsv1 {
+		data, err := s.pmd.inflate(s.msg)
+		if err != nil {
+			s.fatalf("%v", err)
+		}
+		ev.data = data
+	}
+	s.msgOp, s.msgOpen, s.msg, s.msgRsv1 = 0, false, nil, false
 	return ev, true
 }
 

@@ -24,6 +24,9 @@ type Options struct {
 	Path string
 	// Parallel is how many cases run at a time. Default 4.
 	Parallel int
+	// Only, if set, runs just the cases whose id starts with one of these
+	// prefixes (whole id components, as for Skip).
+	Only []string
 }
 
 // Case is one conformance case.
@@ -39,7 +42,7 @@ func Cases() []Case {
 	return slices.Concat(
 		framingCases(), pingCases(), rsvCases(), opcodeCases(),
 		fragmentCases(), utf8Cases(), closeCases(),
-		limitCases(), autoFragmentCases(), extraCases(),
+		limitCases(), autoFragmentCases(), deflateCases(), extraCases(),
 	)
 }
 
@@ -75,6 +78,9 @@ func Run(t *testing.T, addr string, opts Options) {
 		})
 	}
 	for _, c := range Cases() {
+		if len(opts.Only) > 0 && !matchesAny(c.ID, opts.Only) {
+			continue
+		}
 		work <- c
 	}
 	close(work)
@@ -123,12 +129,25 @@ func (s *session) variant(name string, f func(s *session)) {
 	f(v)
 }
 
+// matchesAny reports whether one of prefixes covers id.
+func matchesAny(id string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if covers(id, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func covers(id, prefix string) bool {
+	return id == prefix || strings.HasPrefix(id, strings.TrimSuffix(prefix, ".")+".")
+}
+
 // skipReason finds the longest Skip prefix that covers id.
 func skipReason(id string, skip map[string]string) (string, bool) {
 	best, found := "", false
 	for prefix := range skip {
-		covers := id == prefix || strings.HasPrefix(id, strings.TrimSuffix(prefix, ".")+".")
-		if covers && (!found || len(prefix) > len(best)) {
+		if covers(id, prefix) && (!found || len(prefix) > len(best)) {
 			best, found = prefix, true
 		}
 	}

@@ -274,7 +274,7 @@ func TestCoderThroughNetHTTPUpgrade(t *testing.T) {
 // masked frames gorilla accepts, sizes up to 1 MiB, and a close handshake
 // started by the client.
 func TestShoalDialsGorilla(t *testing.T) {
-	addr := startGorillaEcho(t)
+	addr := startGorillaEcho(t, false)
 	got := make(chan shoal.Message, 16)
 	closed := make(chan error, 1)
 	srv, _ := startShoal(t, shoal.Config{Handler: shoal.HandlerFuncs{
