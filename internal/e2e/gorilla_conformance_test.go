@@ -2,8 +2,8 @@ package e2e
 
 import (
 	"errors"
-	"maps"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
