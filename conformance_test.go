@@ -1,6 +1,7 @@
 package shoal_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/shoalws/shoal"
@@ -14,6 +15,7 @@ func echoConfig(inline bool) shoal.Config {
 		MaxMessageSize: 16 << 20,
 		MaxOutbound:    17 << 20,
 		Handler:        echo(),
+		Compression:    shoal.Compression{Enabled: true},
 	}
 }
 
@@ -29,8 +31,25 @@ func TestConformance(t *testing.T) {
 			cfg := echoConfig(mode.inline)
 			cfg.Shards = 2
 			_, addr := start(t, cfg)
-			conformance.Run(t, addr, conformance.Options{Skip: map[string]string{
-				"12": "permessage-deflate is not negotiated yet", "13": "permessage-deflate is not negotiated yet"}})
+			conformance.Run(t, addr, conformance.Options{})
+		})
+	}
+}
+
+// TestConformanceContextTakeover runs the compression cases against a
+// server that keeps a context both ways when the client allows it, with
+// windows of 4 KiB, and one that compresses every message however short.
+func TestConformanceContextTakeover(t *testing.T) {
+	for _, c := range []shoal.Compression{
+		{Enabled: true, ServerContextTakeover: true, ClientContextTakeover: true, WindowBits: 12},
+		{Enabled: true, ServerContextTakeover: true, WindowBits: 9, Threshold: -1},
+	} {
+		t.Run(fmt.Sprintf("%+v", c), func(t *testing.T) {
+			cfg := echoConfig(false)
+			cfg.Shards = 2
+			cfg.Compression = c
+			_, addr := start(t, cfg)
+			conformance.Run(t, addr, conformance.Options{Only: []string{"12", "13"}})
 		})
 	}
 }

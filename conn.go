@@ -5,8 +5,6 @@ import (
 	"sync/atomic"
 
 	"github.com/shoalws/shoal/codec"
-	"github.com/shoalws/shoal/conn"
-	"github.com/shoalws/shoal/internal/bufpool"
 	"github.com/shoalws/shoal/shard"
 )
 
@@ -61,6 +59,10 @@ func (c *Conn) Subprotocol() string {
 	return ""
 }
 
+// Compressing reports whether permessage-deflate (RFC 7692) was
+// negotiated on the connection (see Config.Compression).
+func (c *Conn) Compressing() bool { return c.sc.Compressing() }
+
 // Value returns what SetValue stored.
 func (c *Conn) Value() any {
 	if a := c.attrs.Load(); a != nil {
@@ -81,11 +83,9 @@ func (c *Conn) Send(t MessageType, data []byte) error {
 	if c.sc.Ending() {
 		return ErrClosed
 	}
-	// A client's frames are masked: the payload is copied and masked in
-	// one pass by AppendFrame.
-	b := bufpool.Get(codec.MaxHeaderSize + len(data))
-	b.B = conn.AppendFrame(b.B, c.sc.Role(), codec.Opcode(t), data)
-	return c.sc.Shard().Send(&c.sc, b)
+	// Compressed here, on the caller's goroutine, when the connection
+	// negotiated it; a client's frames are masked in the same pass.
+	return c.sc.Shard().Send(&c.sc, c.sc.EncodeMessage(codec.Opcode(t), data))
 }
 
 // Close starts the close handshake: messages already sent go out first,

@@ -65,14 +65,22 @@ func (s *Server) Dial(ctx context.Context, rawURL string, opts *DialOptions) (*C
 	if dl, ok := ctx.Deadline(); ok {
 		nc.SetDeadline(dl)
 	}
-	protocol, ahead, err := clientHandshake(nc, u, opts)
+	var offer *codec.DeflateParams
+	if s.cfg.Compression.Enabled {
+		offer = s.cfg.Compression.offer()
+	}
+	hs, err := clientHandshake(nc, u, opts, offer)
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
+	protocol, ahead := hs.protocol, hs.ahead
 	nc.SetDeadline(time.Time{})
 	sc, err := s.handOver(nc, &shard.Adoption{Start: conn.StateOpen, Ahead: ahead, Topics: opts.Topics, Setup: func(sc *shard.Conn) {
 		sc.SetClient()
+		if hs.deflate != nil {
+			sc.SetDeflate(s.cfg.Compression.params(*hs.deflate, codec.RoleClient))
+		}
 		h := handle(sc)
 		h.setProtocol(protocol)
 		if opts.Value != nil {
@@ -85,21 +93,29 @@ func (s *Server) Dial(ctx context.Context, rawURL string, opts *DialOptions) (*C
 	return handle(sc), nil
 }
 
-// clientHandshake sends the opening handshake on nc and reads the answer.
-// It returns the chosen subprotocol and any bytes read past the response
-// (the server's first frames).
-func clientHandshake(nc net.Conn, u *url.URL, opts *DialOptions) (string, []byte, error) {
+// handshakeResult is what the server's answer settled.
+type handshakeResult struct {
+	protocol string               // the subprotocol chosen, or ""
+	deflate  *codec.DeflateParams // permessage-deflate as accepted, or nil
+	ahead    []byte               // bytes read past the response: the server's first frames
+}
+
+// clientHandshake sends the opening handshake on nc, offering deflate if
+// it is not nil, and reads the answer.
+func clientHandshake(nc net.Conn, u *url.URL, opts *DialOptions, deflate *codec.DeflateParams) (handshakeResult, error) {
+	var none handshakeResult
 	key := codec.NewKey()
 	req := codec.ClientRequest{
 		Host: u.Host, Target: u.RequestURI(), Key: key[:],
 		Origin: opts.Origin, Protocols: opts.Protocols, Header: headerFields(opts.Header),
+		Deflate: deflate,
 	}
 	b, err := req.Append(make([]byte, 0, 256))
 	if err != nil {
-		return "", nil, err
+		return none, err
 	}
 	if _, err := nc.Write(b); err != nil {
-		return "", nil, err
+		return none, err
 	}
 	buf := make([]byte, 0, 1024)
 	for {
@@ -114,13 +130,17 @@ func clientHandshake(nc net.Conn, u *url.URL, opts *DialOptions) (string, []byte
 		case perr == nil:
 			protocol, err := req.CheckResponse(&resp)
 			if err != nil {
-				return "", nil, err
+				return none, err
 			}
-			return protocol, bytes.Clone(buf[m:]), nil
+			res := handshakeResult{protocol: protocol, ahead: bytes.Clone(buf[m:])}
+			if p, ok := resp.Deflate(); ok {
+				res.deflate = &p
+			}
+			return res, nil
 		case !errors.Is(perr, codec.ErrNeedMore):
-			return "", nil, perr
+			return none, perr
 		case err != nil:
-			return "", nil, fmt.Errorf("shoal: reading the handshake response: %w", err)
+			return none, fmt.Errorf("shoal: reading the handshake response: %w", err)
 		}
 	}
 }

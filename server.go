@@ -114,6 +114,8 @@ type Config struct {
 	// check or a lookup in memory, not a database call). With Upgrade from
 	// net/http, the HTTP handler does all this itself.
 	Accept func(r *Request) error
+	// Compression negotiates permessage-deflate. Default: off.
+	Compression Compression
 
 	// SlowConsumer is the policy for a subscriber whose outbound queue is
 	// full when a published message arrives. Default: EvictSlow.
@@ -164,6 +166,7 @@ func New(cfg Config) (*Server, error) {
 		MaxOutbound:    s.cfg.MaxOutbound,
 		MaxHeaderBytes: s.cfg.MaxHeaderBytes,
 		Partial:        s.partial,
+		Deflate:        s.cfg.Compression.connDeflate(s.cfg.Shards),
 	}
 	s.shardCfg = shard.Config{
 		Conn:             &s.connCfg,

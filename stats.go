@@ -31,6 +31,14 @@ type Stats struct {
 	SlowDrops       uint64 // published messages skipped for a full queue
 	MessageTimeouts uint64 // conns closed (1008) for a message not finished in time
 	WriteTimeouts   uint64 // conns dropped for output that did not move in time
+	// Compressed counts messages compressed (permessage-deflate): once
+	// per published message whatever the number of subscribers, once per
+	// Send, and once per queued message on connections that keep their
+	// compression context.
+	Compressed uint64
+	// CompressBusy counts messages sent uncompressed because every
+	// compressor of the server's bounded pool was in use.
+	CompressBusy uint64
 	// Closes counts ended connections by the close code that ended them;
 	// key 0 holds those without one (refused handshakes, for instance).
 	// Nil until a connection has ended.
@@ -43,7 +51,13 @@ func (s *Server) Stats() Stats {
 	for _, sh := range s.shards {
 		sh.Snapshot(&snap)
 	}
+	var compressed, busy uint64
+	if d := s.connCfg.Deflate; d != nil {
+		compressed, busy = d.Pool.Lends(), d.Pool.Refused()
+	}
 	return Stats{
+		Compressed:      compressed,
+		CompressBusy:    busy,
 		Conns:           snap.Open,
 		Handshakes:      snap.Handshakes,
 		HandshakeErrors: snap.HandshakeErrors,

@@ -62,40 +62,68 @@ func (s *Server) Broadcast(t MessageType, data []byte) error {
 	if s.isClosing() {
 		return ErrServerClosed
 	}
-	b := encodeShared(t, data)
+	b, deflated := s.encodeShared(t, data)
 	for _, sh := range s.shards {
-		b.Ref()
-		sh.Publish("", true, b, nil)
+		refs(b, deflated)
+		sh.Publish("", true, b, deflated, nil)
 	}
-	b.Release()
+	release(b, deflated)
 	return nil
 }
 
 // publishLocal fans a message out to this node's subscribers.
 func (s *Server) publishLocal(topic string, t MessageType, data []byte, except *Conn) {
-	var b *bufpool.Buf
+	var b, deflated *bufpool.Buf
 	var skip *shard.Conn
 	if except != nil {
 		skip = &except.sc
 	}
 	s.registry.Shards(topic, func(i int) {
 		if b == nil {
-			b = encodeShared(t, data)
+			b, deflated = s.encodeShared(t, data)
 		}
-		b.Ref()
-		s.shards[i].Publish(topic, false, b, skip)
+		refs(b, deflated)
+		s.shards[i].Publish(topic, false, b, deflated, skip)
 	})
 	if b != nil {
-		b.Release()
+		release(b, deflated)
 	}
 }
 
 // encodeShared encodes a server frame into a pooled buffer holding one
-// reference, for the shards to share.
-func encodeShared(t MessageType, data []byte) *bufpool.Buf {
-	b := bufpool.Get(codec.MaxHeaderSize + len(data))
-	b.B = conn.AppendFrame(b.B, codec.RoleServer, codec.Opcode(t), data)
-	return b
+// reference, for the shards to share, and, with compression on, the same
+// message compressed once, with no context: one plain and one compressed
+// frame per message at most, whatever the number of subscribers. The
+// compressed one is made whenever compression is enabled and the message
+// is over the threshold, even if no subscriber turns out to take it:
+// once per message, never per subscriber.
+func (s *Server) encodeShared(t MessageType, data []byte) (plain, deflated *bufpool.Buf) {
+	plain = bufpool.Get(codec.MaxHeaderSize + len(data))
+	plain.B = conn.AppendFrame(plain.B, codec.RoleServer, codec.Opcode(t), data)
+	if d := s.connCfg.Deflate; d != nil && len(data) >= d.Threshold {
+		if comp := d.Pool.Get(codec.MaxWindowBits); comp != nil {
+			deflated = bufpool.Get(codec.MaxHeaderSize + len(data)/2 + 64)
+			deflated.B = conn.AppendCompressedFrame(deflated.B, comp, codec.RoleServer, codec.Opcode(t), data, nil)
+			d.Pool.Put(comp)
+		}
+	}
+	return plain, deflated
+}
+
+// refs takes one more reference on each frame of a message.
+func refs(plain, deflated *bufpool.Buf) {
+	plain.Ref()
+	if deflated != nil {
+		deflated.Ref()
+	}
+}
+
+// release drops one reference on each frame of a message.
+func release(plain, deflated *bufpool.Buf) {
+	plain.Release()
+	if deflated != nil {
+		deflated.Release()
+	}
 }
 
 // isClosing is read on every publish: an atomic, not the server's mutex.

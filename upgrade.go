@@ -56,6 +56,10 @@ func (s *Server) UpgradeWith(w http.ResponseWriter, r *http.Request, opts *Upgra
 		reject(w, err)
 		return nil, err
 	}
+	var deflate *codec.DeflateParams
+	if p, ok := s.negotiateDeflate(r.Header["Sec-Websocket-Extensions"]); ok {
+		deflate = &p
+	}
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		http.Error(w, "websocket: cannot take over this connection", http.StatusInternalServerError)
@@ -84,9 +88,12 @@ func (s *Server) UpgradeWith(w http.ResponseWriter, r *http.Request, opts *Upgra
 	c, err := s.adopt(&shard.Adoption{
 		FD: fd, Remote: remoteOf(nc), Start: conn.StateOpen, Ahead: ahead,
 		// The 101 is the first thing the shard writes.
-		Reply:  appendSwitching(make([]byte, 0, 256), key, protocol, w.Header()),
+		Reply:  appendSwitching(make([]byte, 0, 256), key, protocol, deflate, w.Header()),
 		Topics: opts.Topics,
 		Setup: func(sc *shard.Conn) {
+			if deflate != nil {
+				sc.SetDeflate(s.cfg.Compression.params(*deflate, codec.RoleServer))
+			}
 			h := handle(sc)
 			h.setProtocol(protocol)
 			if opts.Value != nil {
@@ -119,12 +126,16 @@ func refuse(nc net.Conn, err error) {
 // handshake's own or would frame a body; a field with a name that is not
 // a token or a value with a line break is left out, so no value can
 // inject a line.
-func appendSwitching(dst []byte, key, protocol string, extra http.Header) []byte {
+func appendSwitching(dst []byte, key, protocol string, deflate *codec.DeflateParams, extra http.Header) []byte {
 	dst = append(dst, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
 	dst = codec.AppendAcceptKey(dst, []byte(key))
 	if protocol != "" {
 		dst = append(dst, "\r\nSec-WebSocket-Protocol: "...)
 		dst = append(dst, protocol...)
+	}
+	if deflate != nil {
+		dst = append(dst, "\r\nSec-WebSocket-Extensions: "...)
+		dst = codec.AppendDeflate(dst, *deflate, false)
 	}
 	for name, values := range extra {
 		if !extraHeaderAllowed(name) {
@@ -210,6 +221,22 @@ func (s *Server) checkUpgrade(r *http.Request) (key, protocol string, err error)
 		return "", "", codec.ErrForbiddenOrigin
 	}
 	return key, selectProtocol(r.Header["Sec-Websocket-Protocol"], s.cfg.Subprotocols), nil
+}
+
+// negotiateDeflate answers the first permessage-deflate offer of the
+// Sec-WebSocket-Extensions lines that the server can accept, if
+// compression is enabled.
+func (s *Server) negotiateDeflate(lines []string) (codec.DeflateParams, bool) {
+	d := s.connCfg.Deflate
+	if d == nil {
+		return codec.DeflateParams{}, false
+	}
+	for _, v := range lines {
+		if p, ok := codec.NegotiateDeflate(codec.ExtensionList([]byte(v)), d.Negotiate); ok {
+			return p, true
+		}
+	}
+	return codec.DeflateParams{}, false
 }
 
 // hasToken reports whether a comma-separated header list holds token,

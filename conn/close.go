@@ -6,6 +6,7 @@ import (
 
 	"github.com/shoalws/shoal/codec"
 	"github.com/shoalws/shoal/internal/bufpool"
+	"github.com/shoalws/shoal/internal/deflate"
 )
 
 // Close starts the close handshake from this side: frames already queued
@@ -154,10 +155,24 @@ func (c *Conn) handshake(data []byte, sink Sink) []byte {
 	}
 	var fields []byte
 	if err == nil {
+		// Compression is settled before the sink opens the connection:
+		// its handler may send at once, from another goroutine.
+		deflateOK := false
+		var params codec.DeflateParams
+		if d := c.cfg.Deflate; d != nil {
+			if params, deflateOK = req.NegotiateDeflate(d.Negotiate); deflateOK {
+				c.SetDeflate(deflate.ForRole(params, codec.RoleServer))
+			}
+		}
 		var protocol string
 		if protocol, fields, err = sink.Upgrade(c, req); err == nil {
 			b := bufpool.Get(256 + len(fields))
-			b.B = withFields(codec.AppendAccept(b.B, req, protocol), fields)
+			if deflateOK {
+				b.B = codec.AppendAcceptDeflate(b.B, req, protocol, params)
+			} else {
+				b.B = codec.AppendAccept(b.B, req, protocol)
+			}
+			b.B = withFields(b.B, fields)
 			c.QueueRaw(b)
 			c.state = StateOpen
 			return data[n:]

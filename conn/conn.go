@@ -84,6 +84,13 @@ type Config struct {
 	// at a time (nil: allocate one per handshake). A handshake burst
 	// otherwise leaves a garbage Request per conn in resident memory.
 	Request *codec.Request
+	// Deflate, if set, negotiates permessage-deflate with clients that
+	// offer it; shared by the shards.
+	Deflate *Deflate
+	// DeflateScratch is the shard's own inflater and the windows of its
+	// connections that keep a compression context (nil: made on first
+	// use).
+	DeflateScratch *DeflateScratch
 
 	// chunks holds the full chunks of large messages being reassembled,
 	// by connection (see reassembly.go); made on first use.
@@ -150,12 +157,12 @@ type Conn struct {
 
 	// owned by the shard thread
 	text     codec.UTF8Validator
-	mask     [4]byte // the data frame's masking key
-	maskPos  uint8   // position in the key for the next payload byte
-	frameFin bool    // the current data frame ends its message
-	msgOpen  bool    // a message has started and not finished
-	msgOp    codec.Opcode
-	role     codec.Role // may change once, by SetClient, before any I/O
+	mask     [4]byte      // the data frame's masking key
+	maskPos  uint8        // position in the key for the next payload byte
+	frameFin bool         // the current data frame ends its message
+	msgOpen  bool         // a message has started and not finished
+	msgOp    codec.Opcode // its opcode, | msgDeflated if it is compressed
+	role     codec.Role   // may change once, by SetClient, before any I/O
 	state    State
 	paused   bool // the sink refused a message; input waits in stash
 	// closeSent: our close frame is queued; no frame may follow it.
@@ -169,6 +176,9 @@ type Conn struct {
 	// echoClose: the pending close answers the peer's, echoing its code.
 	echoClose bool
 	pongs     uint8 // pong frames in the queue (see MaxWaitingPongs)
+	// ext: permessage-deflate as negotiated (see deflate.go); set before
+	// other goroutines can reach the connection, read-only after.
+	ext ext
 }
 
 // Init readies c for a new connection in the given starting state:
@@ -189,7 +199,11 @@ func (c *Conn) SetClient() { c.role = codec.RoleClient }
 
 // rules are what incoming frames are checked against.
 func (c *Conn) rules() codec.Rules {
-	return codec.Rules{Role: c.role, MaxPayload: c.cfg.maxMessage()}
+	r := codec.Rules{Role: c.role, MaxPayload: c.wireLimit()}
+	if c.ext.negotiated() {
+		r.Rsv = codec.Rsv1 // and RSV1 only on a message's first frame
+	}
+	return r
 }
 
 // State returns where the connection is in its life.
@@ -277,4 +291,5 @@ func (c *Conn) SetClosed(err error) {
 	c.endInput(StateClosed)
 	c.queued.Add(-c.out.clear(c.cfg.Nodes))
 	c.pongs = 0
+	c.dropWindows()
 }

@@ -121,6 +121,10 @@ func (c *Conn) frame(data []byte, sink Sink) ([]byte, bool) {
 	if h.Fin && !c.msgOpen && int64(len(data)) >= h.Length {
 		payload := data[:h.Length]
 		codec.Mask(h.Mask, 0, payload)
+		if h.Rsv&codec.Rsv1 != 0 {
+			rest := data[h.Length:]
+			return rest, c.deliverCompressed(sink, h.Op, payload, rest)
+		}
 		if h.Op == codec.OpText && !validText(payload) {
 			c.Fail(codec.ErrInvalidUTF8)
 			return nil, false
@@ -135,6 +139,9 @@ func (c *Conn) frame(data []byte, sink Sink) ([]byte, bool) {
 	c.remaining, c.mask, c.maskPos, c.frameFin = h.Length, h.Mask, 0, h.Fin
 	if !c.msgOpen {
 		c.msgOpen, c.msgOp = true, h.Op
+		if h.Rsv&codec.Rsv1 != 0 {
+			c.msgOp |= msgDeflated // text is checked once inflated
+		}
 		c.text.Reset()
 	}
 	if h.Length == 0 && h.Fin {
@@ -160,7 +167,7 @@ func (c *Conn) startData(h codec.Header) error {
 	if !c.msgOpen {
 		c.msgLen = 0
 	}
-	if c.msgLen+h.Length > c.cfg.maxMessage() {
+	if c.msgLen+h.Length > c.wireLimit() {
 		return codec.ErrMessageTooBig
 	}
 	c.msgLen += h.Length
@@ -204,6 +211,11 @@ func (c *Conn) finish(sink Sink, rest []byte) bool {
 	}
 	op := c.msgOp
 	c.msgOpen, c.msgLen = false, 0
+	if op&msgDeflated != 0 {
+		ok := c.deliverCompressed(sink, op&^msgDeflated, buf.B, rest)
+		buf.Release()
+		return ok
+	}
 	if !sink.Message(c, op, buf.B, buf) {
 		c.paused = true
 		c.keep(rest)

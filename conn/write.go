@@ -175,6 +175,9 @@ func (c *Conn) Enqueue(b *bufpool.Buf) error {
 		b.Release()
 		return ErrClosed
 	}
+	if c.ext.sendTakeover() {
+		b = c.compressQueued(b)
+	}
 	c.out.push(c.cfg.Nodes, b, false)
 	return nil
 }

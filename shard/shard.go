@@ -144,6 +144,9 @@ type command struct {
 	code   codec.StatusCode
 	reason string    // close: the reason; subscribe, publish: the topic
 	ln     *Listener // listen
+	// publish: the message compressed once, for the conns that share
+	// compressed frames; nil if it was not compressed
+	deflated *bufpool.Buf
 }
 
 // A shard writes before it has applied all its posted commands once at
@@ -216,6 +219,9 @@ func New(id int, cfg *Config, hooks Hooks, disp *mailbox.Dispatcher[*Conn]) (*Sh
 	connCfg := *cfg.Conn
 	connCfg.Nodes = new(conn.NodeCache)
 	connCfg.Request = new(codec.Request)
+	if connCfg.Deflate != nil {
+		connCfg.DeflateScratch = new(conn.DeflateScratch)
+	}
 	cfg.Conn = &connCfg
 	s := &Shard{
 		id: id, cfg: cfg, hooks: hooks, disp: disp, poller: p,
@@ -545,6 +551,9 @@ func (s *Shard) discard(cmd *command) {
 		s.cfg.Registry.release(cmd.reason, s.id)
 	case cmdPublish, cmdBroadcast:
 		cmd.buf.Release()
+		if cmd.deflated != nil {
+			cmd.deflated.Release()
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 
@@ -157,14 +158,20 @@ func (s *Shard) Unsubscribe(c *Conn, topic string) error {
 
 // Publish queues one encoded frame for this shard's subscribers of topic
 // (or, with all, for every open conn of the shard), except one conn if
-// except is non-nil. The shard takes over one reference of b.
-func (s *Shard) Publish(topic string, all bool, b *bufpool.Buf, except *Conn) error {
+// except is non-nil. deflated, if not nil, is the same message
+// compressed with no context and a full window, for the conns that
+// negotiated permessage-deflate so (conn.SharesCompressed). The shard
+// takes over one reference of b and of deflated.
+func (s *Shard) Publish(topic string, all bool, b, deflated *bufpool.Buf, except *Conn) error {
 	kind := cmdPublish
 	if all {
 		kind = cmdBroadcast
 	}
-	if err := s.post(command{kind: kind, reason: topic, buf: b, c: except}); err != nil {
+	if err := s.post(command{kind: kind, reason: topic, buf: b, deflated: deflated, c: except}); err != nil {
 		b.Release()
+		if deflated != nil {
+			deflated.Release()
+		}
 		return err
 	}
 	return nil
@@ -247,28 +254,37 @@ func (c *Conn) subscribed(topic string) int {
 // fanOut queues one shared frame on every target conn: a reference, not a
 // copy, and each conn's frames leave in one writev at the end of the pass.
 func (s *Shard) fanOut(cmd *command, all bool) {
-	b := cmd.buf
+	b, deflated := cmd.buf, cmd.deflated
 	if all {
 		s.conns.each(func(c *Conn) {
 			if c != cmd.c && c.State() == conn.StateOpen {
-				s.offer(c, b)
+				s.offer(c, b, deflated)
 			}
 		})
 	} else if set := s.topics[cmd.reason]; set != nil {
 		for _, c := range set.conns {
 			if c != cmd.c {
-				s.offer(c, b)
+				s.offer(c, b, deflated)
 			}
 		}
 	}
 	b.Release()
+	if deflated != nil {
+		deflated.Release()
+	}
 }
 
-// offer queues b on c, or applies the slow-consumer policy when c's queue
-// is at its limit. The publisher never waits for a slow conn.
-func (s *Shard) offer(c *Conn, b *bufpool.Buf) {
+// offer queues b on c, or its compressed variant deflated if there is
+// one and c takes it, or applies the slow-consumer policy when c's queue
+// is at its limit. The publisher never waits for a slow conn. A conn
+// that compresses with a context of its own gets b, which it compresses
+// as it queues it.
+func (s *Shard) offer(c *Conn, b, deflated *bufpool.Buf) {
 	if c.Ending() {
 		return
+	}
+	if deflated != nil && c.SharesCompressed() {
+		b = deflated
 	}
 	if c.Role() == codec.RoleClient {
 		b = maskedCopy(b)
@@ -292,8 +308,10 @@ func (s *Shard) offer(c *Conn, b *bufpool.Buf) {
 // §5.3), so such a frame cannot be shared.
 func maskedCopy(shared *bufpool.Buf) *bufpool.Buf {
 	h, n, _ := codec.DecodeHeader(shared.B)
+	h.Masked = true
+	h.Mask = maskKey()
 	b := bufpool.Get(len(shared.B) + 4)
-	b.B = conn.AppendFrame(b.B, codec.RoleClient, h.Op, shared.B[n:])
+	b.B = codec.AppendFrame(b.B, h, shared.B[n:]) // RSV1 kept, for a compressed one
 	return b
 }
 
@@ -313,4 +331,10 @@ func (s *Shard) slow(c *Conn) {
 	if s.hooks.Slow != nil {
 		s.hooks.Slow(c, true)
 	}
+}
+
+// maskKey is a fresh masking key (RFC 6455 §5.3).
+func maskKey() [4]byte {
+	k := rand.Uint32()
+	return [4]byte{byte(k), byte(k >> 8), byte(k >> 16), byte(k >> 24)}
 }

@@ -68,7 +68,8 @@ func (p *pmd) compress(msg []byte) []byte {
 		if p.sendTakeover {
 			dict = p.sent
 		}
-		w, _ = flate.NewWriterDict(&out, flate.BestSpeed, dict)
+		// Level 2 at least: compress/flate's level 1 ignores a dictionary.
+		w, _ = flate.NewWriterDict(&out, flate.DefaultCompression, dict)
 	}
 	w.Write(msg)
 	w.Flush()

@@ -80,6 +80,7 @@ type Pool struct {
 	level   int
 	max     int32
 	lent    atomic.Int32
+	lends   atomic.Uint64
 	refused atomic.Uint64
 	idle    [codec.MaxWindowBits + 1]sync.Pool
 }
@@ -104,6 +105,7 @@ func (p *Pool) Get(bits uint8) *Compressor {
 		p.refused.Add(1)
 		return nil
 	}
+	p.lends.Add(1)
 	bits = bitsOr15(bits)
 	if c, ok := p.idle[bits].Get().(*Compressor); ok {
 		return c
@@ -119,3 +121,6 @@ func (p *Pool) Put(c *Compressor) {
 
 // Refused counts the times Get found every compressor lent.
 func (p *Pool) Refused() uint64 { return p.refused.Load() }
+
+// Lends counts the compressors Get lent: one per message compressed.
+func (p *Pool) Lends() uint64 { return p.lends.Load() }

@@ -6,6 +6,8 @@ package wstest
 
 import (
 	"bufio"
+	"bytes"
+	"compress/flate"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +25,9 @@ type Client struct {
 	Conn    net.Conn
 	r       *bufio.Reader
 	Timeout time.Duration // per read; default 5s
+	// Deflate is the permessage-deflate the server accepted (DialDeflate),
+	// nil if none.
+	Deflate *codec.DeflateParams
 }
 
 // Dial connects to addr and completes the opening handshake for target
@@ -34,16 +39,31 @@ func Dial(addr, target string, header ...codec.HeaderField) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{Conn: nc, r: bufio.NewReaderSize(nc, 64<<10), Timeout: 5 * time.Second}
-	if err := c.handshake(addr, target, header); err != nil {
+	if err := c.handshake(addr, target, nil, header); err != nil {
 		nc.Close()
 		return nil, err
 	}
 	return c, nil
 }
 
-func (c *Client) handshake(host, target string, header []codec.HeaderField) error {
+// DialDeflate is Dial offering permessage-deflate with offer; Deflate
+// says what the server accepted.
+func DialDeflate(addr, target string, offer codec.DeflateParams, header ...codec.HeaderField) (*Client, error) {
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{Conn: nc, r: bufio.NewReaderSize(nc, 64<<10), Timeout: 5 * time.Second}
+	if err := c.handshake(addr, target, &offer, header); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Client) handshake(host, target string, offer *codec.DeflateParams, header []codec.HeaderField) error {
 	key := codec.NewKey()
-	req := codec.ClientRequest{Host: host, Target: target, Key: key[:]}
+	req := codec.ClientRequest{Host: host, Target: target, Key: key[:], Deflate: offer}
 	for _, h := range header {
 		if strings.EqualFold(h.Name, "Origin") {
 			req.Origin = h.Value
@@ -74,8 +94,38 @@ func (c *Client) handshake(host, target string, header []codec.HeaderField) erro
 	if _, err := codec.ParseResponse(head, 0, &resp); err != nil {
 		return err
 	}
-	_, err = req.CheckResponse(&resp)
-	return err
+	if _, err = req.CheckResponse(&resp); err != nil {
+		return err
+	}
+	if p, ok := resp.Deflate(); ok {
+		c.Deflate = &p
+	}
+	return nil
+}
+
+// Compress compresses msg as one permessage-deflate payload with no
+// context, with the standard library.
+func Compress(msg []byte) []byte {
+	var out bytes.Buffer
+	w, _ := flate.NewWriter(&out, flate.BestSpeed)
+	w.Write(msg)
+	w.Flush()
+	return out.Bytes()[:out.Len()-4]
+}
+
+// Inflate inflates a permessage-deflate payload with dict as its context
+// (nil for none), with the standard library.
+func Inflate(payload, dict []byte) ([]byte, error) {
+	r := flate.NewReaderDict(io.MultiReader(bytes.NewReader(payload),
+		strings.NewReader("\x00\x00\xff\xff\x01\x00\x00\xff\xff")), dict)
+	return io.ReadAll(r)
+}
+
+// BuildCompressed encodes a masked client frame holding msg compressed:
+// RSV1 set.
+func BuildCompressed(op codec.Opcode, msg []byte) []byte {
+	h := codec.Header{Fin: true, Rsv: codec.Rsv1, Op: op, Masked: true, Mask: Mask()}
+	return codec.AppendFrame(nil, h, Compress(msg))
 }
 
 // Frame is one frame as read from the server.
