@@ -9,6 +9,8 @@ require (
 	github.com/shoalws/shoal v0.0.0-00010101000000-000000000000
 )
 
+require github.com/klauspost/compress v1.20.4 // indirect
+
 require (
 	github.com/coder/websocket v1.8.14
 	github.com/panjf2000/ants/v2 v2.12.1 // indirect
