@@ -65,6 +65,7 @@ func start(cfg config) (*service, error) {
 		// (1008) rather than let its backlog grow; the page reconnects.
 		MaxOutbound:  1 << 20,
 		PingInterval: 30 * time.Second,
+		Compression:  shoal.Compression{Enabled: true}, // browsers all offer permessage-deflate
 	}
 	if cfg.nats != "" {
 		b, err := natsbroker.New(natsbroker.Options{URL: cfg.nats, Name: "shoal-chat", Logf: log.Printf})

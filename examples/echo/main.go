@@ -7,10 +7,13 @@
 //
 // With -broadcast every message received from any client is sent to every
 // connected client instead (encoded once, shared by all): the broadcast
-// benchmark target.
+// benchmark target. With -compress it negotiates permessage-deflate with
+// clients that offer it (-takeover: context takeover both ways, with
+// windows of 1<<-window bytes).
 //
 //	go run ./examples/echo -addr 127.0.0.1:9001
 //	go run ./examples/echo -addr 127.0.0.1:9001 -broadcast
+//	go run ./examples/echo -addr 127.0.0.1:9001 -compress
 package main
 
 import (
@@ -31,6 +34,10 @@ func main() {
 	shards := flag.Int("shards", 0, "reactor shards (0: one per CPU)")
 	pool := flag.Bool("pool", false, "run the handler on the worker pool instead of inline")
 	broadcast := flag.Bool("broadcast", false, "send every message to every client")
+	compress := flag.Bool("compress", false, "negotiate permessage-deflate (RFC 7692)")
+	takeover := flag.Bool("takeover", false, "with -compress: keep a compression context between messages, both ways")
+	window := flag.Int("window", shoal.DefaultWindowBits, "with -takeover: window bits of each context, 8 to 15")
+	level := flag.Int("level", 1, "with -compress: compression level, 1 to 9")
 	flag.Parse()
 
 	var srv *shoal.Server
@@ -56,6 +63,10 @@ func main() {
 		// A faithful echo holds a whole 16 MiB message for a slow reader.
 		MaxOutbound: *maxMsg + 1<<20,
 		Handler:     handler,
+		Compression: shoal.Compression{
+			Enabled: *compress, Level: *level,
+			ServerContextTakeover: *takeover, ClientContextTakeover: *takeover, WindowBits: *window,
+		},
 	})
 	if err != nil {
 		log.Fatal(err)
