@@ -161,8 +161,9 @@ type DeflateConfig struct {
 	// ClientContextTakeover lets the client do so, unless it offers not
 	// to; the server then keeps the client's window to inflate with.
 	ClientContextTakeover bool
-	// ServerMaxWindowBits caps the server's compression window, 8 to 15
-	// (0: 15). Below 15 it is announced with server_max_window_bits.
+	// ServerMaxWindowBits caps the server's compression window when it
+	// keeps a context, 8 to 15 (0: 15). Below 15 it is announced with
+	// server_max_window_bits.
 	ServerMaxWindowBits uint8
 	// ClientMaxWindowBits caps the client's window the server keeps when
 	// the client takes over its context, 8 to 15 (0: 15). A client that
@@ -186,11 +187,16 @@ func capBits(b uint8) uint8 {
 // the one offered; client_max_window_bits only if the client offered it.
 func (cfg DeflateConfig) Accept(offer DeflateParams) DeflateParams {
 	var resp DeflateParams
-	serverBits := capBits(cfg.ServerMaxWindowBits)
+	resp.ServerNoContextTakeover = offer.ServerNoContextTakeover || !cfg.ServerContextTakeover
+	// The cap bounds the context kept: without one, the full window
+	// compresses best and costs nothing between messages.
+	serverBits := uint8(MaxWindowBits)
+	if !resp.ServerNoContextTakeover {
+		serverBits = capBits(cfg.ServerMaxWindowBits)
+	}
 	if offer.ServerMaxWindowBits != 0 {
 		serverBits = min(serverBits, offer.ServerMaxWindowBits)
 	}
-	resp.ServerNoContextTakeover = offer.ServerNoContextTakeover || !cfg.ServerContextTakeover
 	if serverBits < MaxWindowBits || offer.ServerMaxWindowBits != 0 {
 		resp.ServerMaxWindowBits = serverBits
 	}

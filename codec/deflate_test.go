@@ -76,6 +76,9 @@ func TestDeflateAccept(t *testing.T) {
 		{"client offers no context itself", keepBoth, P{ClientNoContextTakeover: true, ClientMaxWindowBits: 15},
 			P{ClientNoContextTakeover: true}},
 		{"client asks us for no context", keepBoth, P{ServerNoContextTakeover: true}, P{ServerNoContextTakeover: true}},
+		// Without a context the cap does not apply: a full window.
+		{"no context, our window cap unused", DeflateConfig{ServerContextTakeover: true, ServerMaxWindowBits: 10},
+			P{ServerNoContextTakeover: true}, P{ServerNoContextTakeover: true, ClientNoContextTakeover: true}},
 		{"our window is announced", DeflateConfig{ServerContextTakeover: true, ServerMaxWindowBits: 10}, P{},
 			P{ClientNoContextTakeover: true, ServerMaxWindowBits: 10}},
 		{"the smaller of two server windows", DeflateConfig{ServerContextTakeover: true, ServerMaxWindowBits: 10},

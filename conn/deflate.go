@@ -215,11 +215,13 @@ func (c *Conn) deliverCompressed(sink Sink, op codec.Opcode, payload []byte, res
 }
 
 // compressQueued compresses a plain data frame being queued on a
-// connection whose sending side takes over its context: in queue order,
-// on the shard thread, with the connection's window. It returns the
-// frame to queue: a new one, with b released, or b itself when the
-// message is below the threshold or no compressor is free (a message may
-// always go plain; it then stays out of the context too).
+// connection that cannot take a frame compressed for everyone: one whose
+// sending side takes over its context (in queue order, on the shard
+// thread, with the connection's window), or keeps a window under 32 KiB
+// (a published frame, compressed for it alone). It returns the frame to
+// queue: a new one, with b released, or b itself when the message is
+// below the threshold or no compressor is free (a message may always go
+// plain; it then stays out of the context too).
 func (c *Conn) compressQueued(b *bufpool.Buf) *bufpool.Buf {
 	d := c.cfg.Deflate
 	if d == nil {
@@ -243,10 +245,17 @@ func (c *Conn) compressQueued(b *bufpool.Buf) *bufpool.Buf {
 		defer plain.Release()
 		payload = plain.B
 	}
-	win := c.windows().send
+	var win *deflate.Window
+	var dict []byte
+	if c.ext.sendTakeover() {
+		win = c.windows().send
+		dict = win.Bytes()
+	}
 	out := bufpool.Get(codec.MaxHeaderSize + len(payload)/2 + 64)
-	out.B = AppendCompressedFrame(out.B, comp, c.role, h.Op, payload, win.Bytes())
-	win.Write(payload)
+	out.B = AppendCompressedFrame(out.B, comp, c.role, h.Op, payload, dict)
+	if win != nil {
+		win.Write(payload)
+	}
 	c.queued.Add(Cost(out) - Cost(b)) // the frame admitted was b
 	b.Release()
 	return out

@@ -175,7 +175,7 @@ func (c *Conn) Enqueue(b *bufpool.Buf) error {
 		b.Release()
 		return ErrClosed
 	}
-	if c.ext.sendTakeover() {
+	if c.ext.negotiated() && !c.ext.sharesFrames() {
 		b = c.compressQueued(b)
 	}
 	c.out.push(c.cfg.Nodes, b, false)
