@@ -98,6 +98,10 @@ func columns(scenario string) []column {
 			figure("cpu_per_msg", "server CPU µs/round trip (= s per 1M msgs)", lower, func(r row) (float64, bool) {
 				return r.Server.CPUMicrosPerRoundTrip, r.Server.CPUMicrosPerRoundTrip > 0
 			}),
+			figure("wire_per_msg", "wire B/echo (payload)", lower, func(r row) (float64, bool) {
+				res, ok := r.Result.(load.EchoResult)
+				return res.WireBytesPerMsg, ok && res.WireBytesPerMsg > 0
+			}),
 			counter("lost", func(r row) (uint64, bool) { res, ok := r.Result.(load.EchoResult); return res.Lost, ok }),
 			counter("reordered", func(r row) (uint64, bool) { res, ok := r.Result.(load.EchoResult); return res.Reordered, ok }),
 			rss,
@@ -133,6 +137,10 @@ func columns(scenario string) []column {
 			cpu,
 			figure("cpu_per_msg", "server CPU s per 1M deliveries", lower, func(r row) (float64, bool) {
 				return r.Server.CPUSecondsPerMillion, r.Server.CPUSecondsPerMillion > 0
+			}),
+			figure("wire_per_msg", "wire B/delivery", lower, func(r row) (float64, bool) {
+				res, ok := r.Result.(load.BroadcastResult)
+				return res.WireBytesPerMsg, ok && res.WireBytesPerMsg > 0
 			}),
 			rss,
 		}

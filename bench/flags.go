@@ -73,7 +73,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var conns, inflight, pubs int
 	var duration time.Duration
 	var rate, deliveries, churnRate float64
-	fs.StringVar(&o.scenario, "scenario", "all", "idle, echo, broadcast, churn or all")
+	fs.StringVar(&o.scenario, "scenario", "all", "idle, echo, broadcast, churn, compress or all (all but compress)")
 	fs.StringVar(&libs, "libs", "shoal,gorilla,gws,nbio,gobwas", "peer libraries, comma-separated")
 	fs.StringVar(&o.out, "out", "results", "directory under which each invocation writes <UTC time>/results.{md,json} and charts")
 	fs.BoolVar(&o.quick, "quick", false, "a smoke run of every setting at a small scale (flags given still apply)")

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/shoalws/shoal/bench/load"
 )
 
 // peerBinaries are the two builds of the peer command. nbio is built
@@ -97,7 +99,7 @@ func freePort() (string, error) {
 const peerReadyTimeout = 15 * time.Second
 
 // startPeer runs bin for lib and waits for its "ready <addr>" line.
-func startPeer(bin, lib string, broadcast bool) (*peer, error) {
+func startPeer(bin, lib string, broadcast bool, mode load.Mode) (*peer, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
@@ -105,6 +107,12 @@ func startPeer(bin, lib string, broadcast bool) (*peer, error) {
 	args := []string{"-lib", lib, "-addr", addr, "-control"}
 	if broadcast {
 		args = append(args, "-broadcast")
+	}
+	if mode.Compress {
+		args = append(args, "-compress")
+	}
+	if mode.Takeover {
+		args = append(args, "-takeover")
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/shoalws/shoal/bench/load"
 )
 
 // buildTestPeers builds the peer command once for the tests that run it.
@@ -29,7 +31,7 @@ func buildTestPeers(t *testing.T) peerBinaries {
 // connections the test opens and closes.
 func TestPeerStats(t *testing.T) {
 	bins := buildTestPeers(t)
-	p, err := startPeer(bins.forLib("gorilla"), "gorilla", false)
+	p, err := startPeer(bins.forLib("gorilla"), "gorilla", false, load.Mode{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +87,7 @@ func waitSample(t *testing.T, p *peer, cond func(procSample) bool) procSample {
 // A peer that has exited answers at once with an error, not a hang.
 func TestPeerStatsAfterExit(t *testing.T) {
 	bins := buildTestPeers(t)
-	p, err := startPeer(bins.forLib("shoal"), "shoal", true)
+	p, err := startPeer(bins.forLib("shoal"), "shoal", true, load.Mode{})
 	if err != nil {
 		t.Fatal(err)
 	}

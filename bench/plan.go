@@ -2,7 +2,10 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/shoalws/shoal/bench/load"
 )
 
 // spec is one scenario run with its settings; each library runs it in a
@@ -17,18 +20,41 @@ type spec struct {
 	Rate      float64       `json:"rate,omitempty"` // broadcast: messages/s; churn: connects/s
 	Duration  time.Duration `json:"-"`
 	DurationS float64       `json:"duration_s,omitempty"` // Duration, for the JSON
+	// Mode: compression (chat JSON, permessage-deflate on both sides)
+	// and, for idle, a message each way before idling.
+	Mode load.Mode `json:"mode"`
+}
+
+// modeLabel says how a compression run talks, for titles.
+func (s spec) modeLabel() string {
+	switch m := s.Mode; {
+	case m.Compress && m.Takeover:
+		return "compressed, context takeover, "
+	case m.Compress:
+		return "compressed, "
+	case m.Exchange:
+		return "plain, "
+	}
+	return ""
 }
 
 // title names the run in headings and charts.
 func (s spec) title() string {
+	size := bytesLabel(s.Size)
+	if s.Mode.Compress {
+		size = "chat JSON of 200-2,000 B"
+	}
 	switch s.Scenario {
 	case "idle":
+		if s.Mode.Exchange {
+			return fmt.Sprintf("idle: %d connections, %sa message each way first", s.Conns, s.modeLabel())
+		}
 		return fmt.Sprintf("idle: %d connections", s.Conns)
 	case "echo":
-		return fmt.Sprintf("echo: %d connections, %s, %d in flight, %v", s.Conns, bytesLabel(s.Size), s.Inflight, s.Duration)
+		return fmt.Sprintf("echo: %d connections, %s%s, %d in flight, %v", s.Conns, s.modeLabel(), size, s.Inflight, s.Duration)
 	case "broadcast":
-		return fmt.Sprintf("broadcast: %d subscribers, %d publishers, %s msg/s (%s deliveries/s asked), %s, %v publishing",
-			s.Subs, s.Pubs, num(s.Rate), num(s.Rate*float64(s.Subs)), bytesLabel(s.Size), s.Duration)
+		return fmt.Sprintf("broadcast: %d subscribers, %d publishers, %s msg/s (%s deliveries/s asked), %s%s, %v publishing",
+			s.Subs, s.Pubs, num(s.Rate), num(s.Rate*float64(s.Subs)), s.modeLabel(), size, s.Duration)
 	case "churn":
 		return fmt.Sprintf("churn: %d steady echo connections, %s connects/s, %v", s.Conns, num(s.Rate), s.Duration)
 	}
@@ -37,18 +63,27 @@ func (s spec) title() string {
 
 // short names the run in a chart panel's title.
 func (s spec) short() string {
-	switch s.Scenario {
-	case "idle":
+	switch {
+	case s.Scenario == "idle" && s.Mode.Exchange:
+		return fmt.Sprintf("idle %d conns, %s", s.Conns, strings.TrimSuffix(s.modeLabel(), ", "))
+	case s.Scenario == "idle":
 		return fmt.Sprintf("idle %d conns", s.Conns)
-	case "echo":
+	case s.Scenario == "echo" && s.Mode.Compress:
+		return "echo chat JSON, compressed"
+	case s.Scenario == "echo":
 		return "echo " + bytesLabel(s.Size)
-	case "broadcast":
+	case s.Scenario == "broadcast" && s.Mode.Compress:
+		return fmt.Sprintf("broadcast %d subs, compressed", s.Subs)
+	case s.Scenario == "broadcast":
 		return fmt.Sprintf("broadcast %d subs", s.Subs)
 	}
 	return s.Scenario
 }
 
-// scenarios is every scenario, in the order "all" runs them.
+// scenarios is every scenario, in the order "all" runs them. compress
+// (permessage-deflate: idle memory after a message each way, plain and
+// compressed; echo and broadcast of chat JSON, compressed) runs on its
+// own: "-scenario compress".
 var scenarios = []string{"idle", "echo", "broadcast", "churn"}
 
 // settings are the resolved command line: each scenario's parameters.
@@ -98,8 +133,22 @@ func plan(scenario string, st settings) ([]spec, error) {
 			}
 		case "churn":
 			out = append(out, spec{Scenario: name, Conns: st.churnConns, Rate: st.churnRate, Duration: st.churnDuration})
+		case "compress":
+			for _, m := range []load.Mode{{Exchange: true}, {Exchange: true, Compress: true}, {Exchange: true, Compress: true, Takeover: true}} {
+				out = append(out, spec{Scenario: "idle", Conns: st.idleConns, Mode: m})
+			}
+			compressed := load.Mode{Compress: true}
+			out = append(out, spec{Scenario: "echo", Conns: st.echoConns, Size: minSize, Inflight: st.inflight,
+				Duration: st.echoDuration, Mode: compressed})
+			subs := st.subs[0]
+			rate := st.rate
+			if rate == 0 {
+				rate = st.deliveries / float64(subs)
+			}
+			out = append(out, spec{Scenario: "broadcast", Subs: subs, Pubs: st.pubs, Rate: rate, Size: minSize,
+				Duration: st.bcastDuration, Mode: compressed})
 		default:
-			return nil, fmt.Errorf("unknown scenario %q (want idle, echo, broadcast, churn or all)", name)
+			return nil, fmt.Errorf("unknown scenario %q (want idle, echo, broadcast, churn, compress or all)", name)
 		}
 	}
 	for i := range out {

@@ -58,7 +58,11 @@ type settled struct {
 // runLib starts lib's peer, runs s against it and stops it.
 func runLib(ctx context.Context, bins peerBinaries, lib string, s spec) row {
 	r := row{Lib: lib}
-	p, err := startPeer(bins.forLib(lib), lib, s.Scenario == "broadcast")
+	if s.Mode.Compress && lib == "gobwas" {
+		r.Error = "gobwas/ws has no permessage-deflate here"
+		return r
+	}
+	p, err := startPeer(bins.forLib(lib), lib, s.Scenario == "broadcast", s.Mode)
 	if err != nil {
 		r.Error = err.Error()
 		return r
@@ -110,7 +114,7 @@ func warmUp(ctx context.Context, p *peer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := load.Idle(ctx, p.addr, warmUpConns, nil); err != nil {
+	if _, err := load.Idle(ctx, p.addr, warmUpConns, nil, load.Mode{}); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}
 	now, err := p.sample()
@@ -126,11 +130,11 @@ func warmUp(ctx context.Context, p *peer) error {
 func runScenario(ctx context.Context, addr string, s spec, atPeak func()) (any, error) {
 	switch s.Scenario {
 	case "idle":
-		return load.Idle(ctx, addr, s.Conns, atPeak)
+		return load.Idle(ctx, addr, s.Conns, atPeak, s.Mode)
 	case "echo":
-		return load.Echo(ctx, addr, s.Conns, s.Size, s.Inflight, s.Duration)
+		return load.Echo(ctx, addr, s.Conns, s.Size, s.Inflight, s.Duration, s.Mode)
 	case "broadcast":
-		return load.Broadcast(ctx, addr, s.Subs, s.Pubs, s.Rate, s.Size, s.Duration)
+		return load.Broadcast(ctx, addr, s.Subs, s.Pubs, s.Rate, s.Size, s.Duration, s.Mode)
 	case "churn":
 		return load.Churn(ctx, addr, s.Conns, s.Rate, s.Duration)
 	}

@@ -32,6 +32,11 @@ type BroadcastResult struct {
 	Drained          bool    `json:"drained"`
 	DrainSeconds     float64 `json:"drain_seconds"` // publishing stopped → last delivery
 	Latency          Latency `json:"latency"`       // publish → receive
+	Mode             Mode    `json:"mode"`
+	// PayloadBytes is the mean message size; WireBytesPerMsg what each
+	// delivery took on the wire, frame header included.
+	PayloadBytes    float64 `json:"payload_bytes"`
+	WireBytesPerMsg float64 `json:"wire_bytes_per_msg"`
 }
 
 // broadcastDrainTimeout bounds the wait for the last deliveries; a
@@ -46,18 +51,18 @@ const probeID = 1<<32 - 1
 // sender included); the first pubs of them publish rate messages/s in
 // all, round-robin, for duration. Every subscriber checks that it gets
 // every publisher's messages in order.
-func Broadcast(ctx context.Context, addr string, subs, pubs int, rate float64, size int, duration time.Duration) (BroadcastResult, error) {
+func Broadcast(ctx context.Context, addr string, subs, pubs int, rate float64, size int, duration time.Duration, mode Mode) (BroadcastResult, error) {
 	size = max(size, headerLen)
-	res := BroadcastResult{Subscribers: subs, Publishers: pubs, Rate: rate, Size: size}
+	res := BroadcastResult{Subscribers: subs, Publishers: pubs, Rate: rate, Size: size, Mode: mode}
 	if pubs < 1 || pubs > subs || rate <= 0 {
 		return res, fmt.Errorf("load: need 1 <= publishers (%d) <= subscribers (%d) and a rate > 0", pubs, subs)
 	}
-	cl, err := newClient(addr)
+	cl, err := newClient(addr, mode)
 	if err != nil {
 		return res, err
 	}
 	defer cl.close()
-	run := &bcastRun{cl: cl, pubs: pubs, size: size}
+	run := &bcastRun{cl: cl, pubs: pubs, size: size, pl: newPayloads(size, mode)}
 	open, failed, derr := run.dial(ctx, subs)
 	res.DialErrors, res.DialError = failed, errString(derr)
 	if len(open) < pubs {
@@ -66,6 +71,7 @@ func Broadcast(ctx context.Context, addr string, subs, pubs int, rate float64, s
 	if !run.warmUp(ctx, open[0], len(open)) {
 		return res, errors.New("load: not every subscriber got the warm-up message in 10s")
 	}
+	bytesIn0, msgsIn0, _ := cl.wire()
 	window := run.publish(ctx, open[:pubs], rate, duration)
 	inWindow := run.delivered.Load()
 	expected := run.published.Load() * uint64(len(open))
@@ -75,6 +81,12 @@ func Broadcast(ctx context.Context, addr string, subs, pubs int, rate float64, s
 	res.DeliveriesPerSec = float64(inWindow) / window.Seconds()
 	res.Drained, res.DrainSeconds = ok, drain.Seconds()
 	run.fill(&res)
+	if bytesIn, msgsIn, _ := cl.wire(); msgsIn > msgsIn0 {
+		res.WireBytesPerMsg = float64(bytesIn-bytesIn0) / float64(msgsIn-msgsIn0)
+	}
+	if res.Delivered > 0 {
+		res.PayloadBytes = float64(run.payloadBytes.Load()) / float64(res.Delivered)
+	}
 	return res, nil
 }
 
@@ -83,11 +95,13 @@ type bcastRun struct {
 	cl   *client
 	pubs int
 	size int
+	pl   payloads
 
 	ending                          atomic.Bool
 	probed                          atomic.Int64 // subscribers that saw a probe
 	published, delivered, reordered atomic.Uint64
 	malformed, sendErrs, dropped    atomic.Uint64
+	payloadBytes                    atomic.Uint64 // of the deliveries
 	hist                            Histogram
 }
 
@@ -119,6 +133,7 @@ func (r *bcastRun) warmUp(ctx context.Context, c *shoal.Conn, n int) bool {
 	buf := make([]byte, r.size)
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
+		buf = r.pl.message(buf, 0)
 		putHeader(buf, probeID<<32, r.cl.now())
 		c.Send(shoal.Binary, buf)
 		if _, ok := waitUntil(100*time.Millisecond, func() bool { return r.probed.Load() >= int64(n) }); ok {
@@ -149,6 +164,7 @@ func (r *bcastRun) publish(ctx context.Context, pubs []*shoal.Conn, rate float64
 			return elapsed
 		}
 		for due := uint64(elapsed.Seconds() * rate); tried < due; tried++ {
+			bufs[k] = r.pl.message(bufs[k], seqs[k])
 			putHeader(bufs[k], uint64(k)<<32|seqs[k], r.cl.now())
 			if pubs[k].Send(shoal.Binary, bufs[k]) != nil {
 				r.sendErrs.Add(1) // not queued: the sequence number is reused
@@ -183,12 +199,13 @@ func (s *bcastSub) onMessage(_ *shoal.Conn, data []byte) {
 			r.probed.Add(1)
 		}
 		return
-	case !ok || len(data) != r.size || pub >= uint64(len(s.checks)):
+	case !ok || pub >= uint64(len(s.checks)) || len(data) != r.pl.sizeOf(seq):
 		r.malformed.Add(1)
 		return
 	}
 	r.hist.Record(time.Duration(r.cl.now() - ts))
 	r.delivered.Add(1)
+	r.payloadBytes.Add(uint64(len(data)))
 	if !s.checks[pub].see(seq) {
 		r.reordered.Add(1)
 	}

@@ -33,12 +33,12 @@ const churnDialers = 16
 // second, for duration.
 func Churn(ctx context.Context, addr string, steady int, rate float64, duration time.Duration) (ChurnResult, error) {
 	res := ChurnResult{Rate: rate, Steady: EchoResult{Conns: steady, Size: 64, Inflight: 1}}
-	cl, err := newClient(addr)
+	cl, err := newClient(addr, Mode{})
 	if err != nil {
 		return res, err
 	}
 	defer cl.close()
-	run := &echoRun{cl: cl, size: 64}
+	run := &echoRun{cl: cl, size: 64, pl: payloads{size: 64}}
 	open, failed, derr := run.dial(ctx, steady)
 	res.Steady.DialErrors, res.Steady.DialError = failed, errString(derr)
 	if len(open) == 0 && steady > 0 {

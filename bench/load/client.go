@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/shoalws/shoal"
+	"github.com/shoalws/shoal/internal/chatjson"
 )
 
 // headerLen is the part of every payload the scenarios own: a sequence
@@ -54,14 +55,72 @@ type client struct {
 	base time.Time // timestamps are monotonic nanoseconds since base
 }
 
-func newClient(addr string) (*client, error) {
+// Mode is how a scenario's connections talk.
+type Mode struct {
+	// Compress offers permessage-deflate and sends chat-like JSON
+	// (200 to 2,000 bytes, internal/chatjson) in place of filler: the
+	// traffic compression is for. Size settings are then ignored.
+	Compress bool `json:"compress,omitempty"`
+	// Takeover, with Compress, asks for context takeover both ways.
+	Takeover bool `json:"takeover,omitempty"`
+	// Exchange (idle only): each connection sends one message and waits
+	// for its echo before idling, so that what a message leaves behind
+	// on a connection is counted.
+	Exchange bool `json:"exchange,omitempty"`
+}
+
+func newClient(addr string, mode Mode) (*client, error) {
 	// Inline: receivers never block, and running them on the shard
 	// threads keeps the generator's own latency out of the numbers.
-	srv, err := shoal.New(shoal.Config{Handler: dispatch{}, Inline: true})
+	srv, err := shoal.New(shoal.Config{Handler: dispatch{}, Inline: true,
+		Compression: shoal.Compression{Enabled: mode.Compress,
+			ServerContextTakeover: mode.Takeover, ClientContextTakeover: mode.Takeover}})
 	if err != nil {
 		return nil, err
 	}
 	return &client{srv: srv, url: "ws://" + addr + "/", base: time.Now()}, nil
+}
+
+// payloads are what a scenario sends: a fixed size of filler after the
+// header, or, with compression, chat messages whose first headerLen
+// bytes the header overwrites.
+type payloads struct {
+	size   int
+	corpus [][]byte
+}
+
+func newPayloads(size int, mode Mode) payloads {
+	if !mode.Compress {
+		return payloads{size: size}
+	}
+	return payloads{corpus: chatjson.Messages(1, 1000)}
+}
+
+// message returns message seq in buf, which it may grow; the caller
+// writes the header.
+func (p payloads) message(buf []byte, seq uint64) []byte {
+	if p.corpus == nil {
+		if cap(buf) < p.size {
+			buf = make([]byte, p.size)
+		}
+		return buf[:p.size]
+	}
+	return append(buf[:0], p.corpus[seq%uint64(len(p.corpus))]...)
+}
+
+// sizeOf is the length of message seq.
+func (p payloads) sizeOf(seq uint64) int {
+	if p.corpus == nil {
+		return p.size
+	}
+	return len(p.corpus[seq%uint64(len(p.corpus))])
+}
+
+// wire reads the client's byte and message counters: what crossed the
+// wire, frame headers and compression included.
+func (c *client) wire() (bytesIn, msgsIn, bytesOut uint64) {
+	st := c.srv.Stats()
+	return st.BytesIn, st.MessagesIn, st.BytesOut
 }
 
 // now is the monotonic time since c.base, the unit of payload timestamps.

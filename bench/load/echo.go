@@ -29,28 +29,34 @@ type EchoResult struct {
 	Drained          bool    `json:"drained"`     // every echo came back
 	RoundTripsPerSec float64 `json:"round_trips_per_sec"`
 	Latency          Latency `json:"latency"`
+	Mode             Mode    `json:"mode"`
+	// PayloadBytes is the mean message size; WireBytesPerMsg what each
+	// echo took on the wire from the server, frame header included.
+	PayloadBytes    float64 `json:"payload_bytes"`
+	WireBytesPerMsg float64 `json:"wire_bytes_per_msg"`
 }
 
 // Echo keeps inflight messages of size bytes in flight on each of conns
 // connections to an echo server at addr for duration: each echo that
 // comes back is checked for order and answered with the next message.
-func Echo(ctx context.Context, addr string, conns, size, inflight int, duration time.Duration) (EchoResult, error) {
+func Echo(ctx context.Context, addr string, conns, size, inflight int, duration time.Duration, mode Mode) (EchoResult, error) {
 	if size < headerLen {
 		size = headerLen
 	}
-	cl, err := newClient(addr)
+	cl, err := newClient(addr, mode)
 	if err != nil {
 		return EchoResult{}, err
 	}
 	defer cl.close()
-	run := &echoRun{cl: cl, size: size}
-	res := EchoResult{Conns: conns, Size: size, Inflight: inflight}
+	run := &echoRun{cl: cl, size: size, pl: newPayloads(size, mode)}
+	res := EchoResult{Conns: conns, Size: size, Inflight: inflight, Mode: mode}
 	open, failed, derr := run.dial(ctx, conns)
 	res.DialErrors, res.DialError = failed, errString(derr)
 	if len(open) == 0 {
 		return res, errors.Join(errors.New("load: no connection opened"), derr)
 	}
 	start := time.Now()
+	bytesIn0, msgsIn0, _ := cl.wire()
 	run.start(open, inflight)
 	sleepCtx(ctx, duration)
 	window, inWindow := run.stop(open, start)
@@ -58,6 +64,12 @@ func Echo(ctx context.Context, addr string, conns, size, inflight int, duration 
 	res.RoundTripsPerSec = float64(inWindow) / window.Seconds()
 	res.Drained = run.drain(echoDrainTimeout)
 	run.fill(&res)
+	if bytesIn, msgsIn, _ := cl.wire(); msgsIn > msgsIn0 {
+		res.WireBytesPerMsg = float64(bytesIn-bytesIn0) / float64(msgsIn-msgsIn0)
+	}
+	if res.Received > 0 {
+		res.PayloadBytes = float64(run.payloadBytes.Load()) / float64(res.Received)
+	}
 	return res, nil
 }
 
@@ -69,11 +81,13 @@ var echoDrainTimeout = 5 * time.Second
 type echoRun struct {
 	cl      *client
 	size    int
+	pl      payloads
 	running atomic.Bool // answer echoes with the next message
 	ending  atomic.Bool // closes from here on are ours
 
 	sent, received, reordered, malformed atomic.Uint64
 	sendErrs, dropped                    atomic.Uint64
+	payloadBytes                         atomic.Uint64 // of the echoes received
 	hist                                 Histogram
 }
 
@@ -151,6 +165,7 @@ func (e *echoConn) send(c *shoal.Conn) {
 	if !e.run.running.Load() {
 		return
 	}
+	e.buf = e.run.pl.message(e.buf, e.nextSend)
 	putHeader(e.buf, e.nextSend, e.run.cl.now())
 	if err := c.Send(shoal.Binary, e.buf); err != nil {
 		// Not queued: the sequence number is reused, so a refused
@@ -165,12 +180,13 @@ func (e *echoConn) send(c *shoal.Conn) {
 func (e *echoConn) onMessage(c *shoal.Conn, data []byte) {
 	r := e.run
 	seq, ts, ok := getHeader(data)
-	if !ok || len(data) != r.size {
+	if !ok || len(data) != r.pl.sizeOf(seq) {
 		r.malformed.Add(1)
 		return
 	}
 	r.hist.Record(time.Duration(r.cl.now() - ts))
 	r.received.Add(1)
+	r.payloadBytes.Add(uint64(len(data)))
 	if !e.check.see(seq) {
 		r.reordered.Add(1)
 	}

@@ -9,7 +9,7 @@ import (
 
 func TestEcho(t *testing.T) {
 	addr := serve(t, echoServer)
-	res, err := Echo(context.Background(), addr, 50, 64, 4, time.Second)
+	res, err := Echo(context.Background(), addr, 50, 64, 4, time.Second, Mode{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +22,7 @@ func TestEcho(t *testing.T) {
 
 func TestEchoLarge(t *testing.T) {
 	addr := serve(t, echoServer)
-	res, err := Echo(context.Background(), addr, 10, 16<<10, 2, 500*time.Millisecond)
+	res, err := Echo(context.Background(), addr, 10, 16<<10, 2, 500*time.Millisecond, Mode{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func checkLatency(t *testing.T, l Latency) {
 func TestEchoDetectsLoss(t *testing.T) {
 	defer setDrain(&echoDrainTimeout, 300*time.Millisecond)()
 	addr := serve(t, lossyEcho)
-	res, err := Echo(context.Background(), addr, 10, 64, 4, 300*time.Millisecond)
+	res, err := Echo(context.Background(), addr, 10, 64, 4, 300*time.Millisecond, Mode{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestEchoDetectsLoss(t *testing.T) {
 
 func TestEchoDetectsReorder(t *testing.T) {
 	addr := serve(t, swappingEcho)
-	res, err := Echo(context.Background(), addr, 10, 64, 4, 300*time.Millisecond)
+	res, err := Echo(context.Background(), addr, 10, 64, 4, 300*time.Millisecond, Mode{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestEchoDetectsReorder(t *testing.T) {
 
 func TestBroadcast(t *testing.T) {
 	addr := serve(t, broadcastServer)
-	res, err := Broadcast(context.Background(), addr, 50, 5, 500, 64, time.Second)
+	res, err := Broadcast(context.Background(), addr, 50, 5, 500, 64, time.Second, Mode{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestBroadcast(t *testing.T) {
 func TestBroadcastDetectsLoss(t *testing.T) {
 	defer setDrain(&broadcastDrainTimeout, 300*time.Millisecond)()
 	addr := serve(t, lossyBroadcast)
-	res, err := Broadcast(context.Background(), addr, 20, 2, 200, 64, 300*time.Millisecond)
+	res, err := Broadcast(context.Background(), addr, 20, 2, 200, 64, 300*time.Millisecond, Mode{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestBroadcastDetectsReorder(t *testing.T) {
 	// The server may still hold one message at the end: lost ≤ 1 each.
 	defer setDrain(&broadcastDrainTimeout, 300*time.Millisecond)()
 	addr := serve(t, swappingBroadcast)
-	res, err := Broadcast(context.Background(), addr, 20, 1, 200, 64, 300*time.Millisecond)
+	res, err := Broadcast(context.Background(), addr, 20, 1, 200, 64, 300*time.Millisecond, Mode{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestIdle(t *testing.T) {
 		if err != nil || rss <= 0 || cpu <= 0 || threads < 2 {
 			t.Errorf("ProcStats: %d %v %d %v", rss, cpu, threads, err)
 		}
-	})
+	}, Mode{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,9 +185,9 @@ func setDrain(p *time.Duration, d time.Duration) func() {
 // deliveries a second the generator's GC would show in the numbers.
 func TestReceiveNoAlloc(t *testing.T) {
 	cl := &client{base: time.Now()}
-	run := &bcastRun{cl: cl, pubs: 2, size: 64}
+	run := &bcastRun{cl: cl, pubs: 2, size: 64, pl: payloads{size: 64}}
 	sub := &bcastSub{run: run, checks: make([]seqCheck, 2)}
-	erun := &echoRun{cl: cl, size: 64} // not running: receive only, no send
+	erun := &echoRun{cl: cl, size: 64, pl: payloads{size: 64}} // not running: receive only, no send
 	ec := &echoConn{run: erun, buf: make([]byte, 64)}
 	msg := make([]byte, 64)
 	var seq uint64
@@ -203,5 +203,35 @@ func TestReceiveNoAlloc(t *testing.T) {
 	}
 	if run.reordered.Load() != 0 || erun.reordered.Load() != 0 || run.delivered.Load() < 1000 {
 		t.Errorf("reordered %d/%d, delivered %d", run.reordered.Load(), erun.reordered.Load(), run.delivered.Load())
+	}
+}
+
+// The compression mode: chat JSON both ways, compressed, every echo and
+// delivery checked as in the plain runs, and fewer bytes on the wire than
+// in the payloads.
+func TestCompressedScenarios(t *testing.T) {
+	mode := Mode{Compress: true}
+	addr := serve(t, echoServer)
+	res, err := Echo(context.Background(), addr, 20, 64, 2, 500*time.Millisecond, mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEcho(t, res)
+	if res.PayloadBytes < 200 || res.WireBytesPerMsg <= 0 || res.WireBytesPerMsg > 0.8*res.PayloadBytes {
+		t.Errorf("echo: %.0f payload bytes, %.0f on the wire", res.PayloadBytes, res.WireBytesPerMsg)
+	}
+
+	baddr := serve(t, broadcastServer)
+	b, err := Broadcast(context.Background(), baddr, 20, 2, 200, 64, 300*time.Millisecond, mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Lost != 0 || b.Reordered != 0 || b.Malformed != 0 || b.Delivered == 0 || b.WireBytesPerMsg > 0.8*b.PayloadBytes {
+		t.Errorf("broadcast: %+v", b)
+	}
+
+	idle, err := Idle(context.Background(), addr, 20, nil, Mode{Compress: true, Takeover: true, Exchange: true})
+	if err != nil || idle.Echoed != 20 {
+		t.Errorf("idle with an exchange: %+v, %v", idle, err)
 	}
 }

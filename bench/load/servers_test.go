@@ -16,7 +16,10 @@ func serve(t *testing.T, build func(srv **shoal.Server) shoal.Handler) string {
 	t.Helper()
 	var srv *shoal.Server
 	h := build(&srv)
-	s, err := shoal.New(shoal.Config{Addr: "127.0.0.1:0", Handler: h, Inline: true, Shards: 2})
+	// Compression is negotiated only with clients that offer it, as
+	// the Compress mode does.
+	s, err := shoal.New(shoal.Config{Addr: "127.0.0.1:0", Handler: h, Inline: true, Shards: 2,
+		Compression: shoal.Compression{Enabled: true, ServerContextTakeover: true, ClientContextTakeover: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,11 @@ type gobwasConn struct {
 	nc net.Conn
 }
 
-func (gobwasServer) Serve(addr string, broadcast bool) (string, func(), error) {
+func (gobwasServer) Serve(addr string, o Options) (string, func(), error) {
+	if o.Compress {
+		return "", nil, ErrNoCompression
+	}
+	broadcast := o.Broadcast
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, err

@@ -21,14 +21,17 @@ type gorillaConn struct {
 	ws *websocket.Conn
 }
 
-func (gorillaServer) Serve(addr string, broadcast bool) (string, func(), error) {
+func (gorillaServer) Serve(addr string, o Options) (string, func(), error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, err
 	}
 	var conns connSet[*gorillaConn]
-	// Default 4 KiB read and write buffers, no compression: the fast path.
-	up := websocket.Upgrader{}
+	// Default 4 KiB read and write buffers; compression (no context
+	// takeover, the only mode gorilla has) only when asked. A negotiated
+	// connection compresses every message it writes.
+	up := websocket.Upgrader{EnableCompression: o.Compress}
+	broadcast := o.Broadcast
 	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := up.Upgrade(w, r, nil)
 		if err != nil {

@@ -42,18 +42,20 @@ func (h *gwsHandler) OnMessage(c *gws.Conn, m *gws.Message) {
 	_ = b.Close()
 }
 
-func (gwsServer) Serve(addr string, broadcast bool) (string, func(), error) {
+func (gwsServer) Serve(addr string, o Options) (string, func(), error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, err
 	}
 	conns := &connSet[*gws.Conn]{}
-	up := gws.NewUpgrader(&gwsHandler{broadcast: broadcast, conns: conns}, &gws.ServerOption{
+	up := gws.NewUpgrader(&gwsHandler{broadcast: o.Broadcast, conns: conns}, &gws.ServerOption{
 		// Off: OnMessage runs on the reader, one message at a time, so an
 		// echo keeps the order messages came in.
 		ParallelEnabled:     false,
 		ReadMaxPayloadSize:  MaxMessage,
 		WriteMaxPayloadSize: MaxMessage,
+		PermessageDeflate: gws.PermessageDeflate{Enabled: o.Compress,
+			ServerContextTakeover: o.Takeover, ClientContextTakeover: o.Takeover},
 	})
 	// net/http rather than gws.Server: gws.Server's accept loop retries
 	// forever once its listener is closed, so it cannot be stopped.

@@ -33,7 +33,8 @@ func init() { Libs["nbio"] = nbioServer{} }
 
 var nbioLogOnce sync.Once
 
-func (nbioServer) Serve(addr string, broadcast bool) (string, func(), error) {
+func (nbioServer) Serve(addr string, o Options) (string, func(), error) {
+	broadcast := o.Broadcast
 	// nbio logs every start and stop to stdout, which carries "ready".
 	nbioLogOnce.Do(func() {
 		logging.Output = os.Stderr
@@ -43,7 +44,15 @@ func (nbioServer) Serve(addr string, broadcast bool) (string, func(), error) {
 	up := websocket.NewUpgrader()
 	up.KeepaliveTime = 0 // the default (120 s) is an idle timeout
 	up.MessageLengthLimit = MaxMessage
-	up.OnOpen(conns.add)
+	// Compression: nbio has no context takeover; a negotiated connection
+	// compresses what it writes once EnableWriteCompression says so.
+	up.EnableCompression(o.Compress)
+	up.OnOpen(func(c *websocket.Conn) {
+		if o.Compress {
+			c.EnableWriteCompression(true)
+		}
+		conns.add(c)
+	})
 	up.OnClose(func(c *websocket.Conn, _ error) { conns.remove(c) })
 	up.OnMessage(func(c *websocket.Conn, mt websocket.MessageType, data []byte) {
 		if !broadcast {

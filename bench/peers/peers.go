@@ -9,7 +9,10 @@
 // the sender included.
 package peers
 
-import "sync"
+import (
+	"errors"
+	"sync"
+)
 
 // MaxMessage is the largest message every peer accepts: 16 MiB, as
 // examples/echo (the large-message conformance cases need it).
@@ -21,8 +24,26 @@ type Server interface {
 	// serves in the background. It returns the bound address and a stop
 	// function that closes the listener and every connection; stop may be
 	// called once.
-	Serve(addr string, broadcast bool) (bound string, stop func(), err error)
+	Serve(addr string, o Options) (bound string, stop func(), err error)
 }
+
+// Options choose the service.
+type Options struct {
+	// Broadcast sends every message to every connection instead of
+	// echoing it.
+	Broadcast bool
+	// Compress negotiates permessage-deflate (RFC 7692) with clients that
+	// offer it, at each library's default level, and compresses what the
+	// server sends. ErrNoCompression from a library without it.
+	Compress bool
+	// Takeover, with Compress, keeps the compression context between
+	// messages in both directions, where the library supports it.
+	Takeover bool
+}
+
+// ErrNoCompression is Serve's answer to Compress from a library whose
+// peer here does not negotiate permessage-deflate.
+var ErrNoCompression = errors.New("peers: this library's peer does not negotiate permessage-deflate")
 
 // Libs maps a library's name to its server. nbio is there only when built
 // with -tags nbio: see nbio.go for why it is left out.

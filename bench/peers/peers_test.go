@@ -2,8 +2,10 @@ package peers
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,13 +24,25 @@ func TestPeers(t *testing.T) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		for _, broadcast := range []bool{false, true} {
+		for _, o := range []Options{{}, {Broadcast: true}, {Compress: true}, {Broadcast: true, Compress: true},
+			{Compress: true, Takeover: true}} {
 			mode := "echo"
-			if broadcast {
+			if o.Broadcast {
 				mode = "broadcast"
 			}
+			if o.Compress {
+				mode += "/compress"
+			}
+			if o.Takeover {
+				mode += "/takeover"
+			}
+			broadcast := o.Broadcast
 			t.Run(name+"/"+mode, func(t *testing.T) {
-				addr, stop, err := Libs[name].Serve("127.0.0.1:0", broadcast)
+				compress = o.Compress
+				addr, stop, err := Libs[name].Serve("127.0.0.1:0", o)
+				if errors.Is(err, ErrNoCompression) {
+					t.Skip(err)
+				}
 				if err != nil {
 					t.Fatalf("Serve: %v", err)
 				}
@@ -61,12 +75,19 @@ func payload(n, seed int) []byte {
 	return p
 }
 
+// compress makes dial offer permessage-deflate, for the run in progress
+// (the subtests run one at a time).
+var compress bool
+
 func dial(t *testing.T, addr string) *websocket.Conn {
 	t.Helper()
-	d := websocket.Dialer{HandshakeTimeout: testTimeout}
-	c, _, err := d.Dial("ws://"+addr+"/", nil)
+	d := websocket.Dialer{HandshakeTimeout: testTimeout, EnableCompression: compress}
+	c, resp, err := d.Dial("ws://"+addr+"/", nil)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
+	}
+	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); compress != strings.HasPrefix(ext, "permessage-deflate") {
+		t.Fatalf("offered compression %v; Sec-WebSocket-Extensions %q", compress, ext)
 	}
 	deadline := time.Now().Add(testTimeout)
 	_ = c.SetReadDeadline(deadline)

@@ -11,14 +11,14 @@ import (
 // against.
 type shoalServer struct{}
 
-func (shoalServer) Serve(addr string, broadcast bool) (string, func(), error) {
+func (shoalServer) Serve(addr string, o Options) (string, func(), error) {
 	var srv *shoal.Server
 	handler := shoal.HandlerFuncs{
 		// Send copies into the connection's outbound queue and never
 		// blocks; ErrOutboundFull or ErrClosed concern that peer alone.
 		Message: func(c *shoal.Conn, m shoal.Message) { _ = c.Send(m.Type, m.Data) },
 	}
-	if broadcast {
+	if o.Broadcast {
 		// Broadcast encodes the frame once and queues a reference to it
 		// on every connection, each shard fanning out to its own.
 		handler.Message = func(_ *shoal.Conn, m shoal.Message) { _ = srv.Broadcast(m.Type, m.Data) }
@@ -32,6 +32,9 @@ func (shoalServer) Serve(addr string, broadcast bool) (string, func(), error) {
 		// A faithful echo holds a whole 16 MiB message for a slow reader.
 		MaxOutbound: MaxMessage + 1<<20,
 		Handler:     handler,
+		// Off unless asked; with it, the defaults a chat backend gets.
+		Compression: shoal.Compression{Enabled: o.Compress,
+			ServerContextTakeover: o.Takeover, ClientContextTakeover: o.Takeover},
 	})
 	if err != nil {
 		return "", nil, err

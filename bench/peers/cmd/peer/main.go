@@ -1,7 +1,7 @@
 // Command peer serves the benchmark's echo (or, with -broadcast, broadcast)
 // service with one of the compared WebSocket libraries:
 //
-//	go run ./peers/cmd/peer -lib gorilla -addr 127.0.0.1:9001 [-broadcast] [-control]
+//	go run ./peers/cmd/peer -lib gorilla -addr 127.0.0.1:9001 [-broadcast] [-compress [-takeover]] [-control]
 //
 // It prints "ready <addr>" on stdout once listening, and stops on SIGINT or
 // SIGTERM. With -control, stdin is the benchmark runner's control channel
@@ -32,6 +32,8 @@ func main() {
 	lib := flag.String("lib", "shoal", "library: "+strings.Join(names, ", "))
 	addr := flag.String("addr", "127.0.0.1:9001", "listen address (host:port)")
 	broadcast := flag.Bool("broadcast", false, "send every message to every client instead of echoing it")
+	compress := flag.Bool("compress", false, "negotiate permessage-deflate")
+	takeover := flag.Bool("takeover", false, "with -compress: context takeover both ways, where the library has it")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this loopback address (host:port), for profiling a run")
 	control := flag.Bool("control", false, `answer "stats" lines on stdin with "stats goroutines=N" on stdout, and stop when stdin closes`)
 	flag.Parse()
@@ -47,7 +49,7 @@ func main() {
 	// "ready" is never lost.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	bound, stop, err := srv.Serve(*addr, *broadcast)
+	bound, stop, err := srv.Serve(*addr, peers.Options{Broadcast: *broadcast, Compress: *compress, Takeover: *takeover})
 	if err != nil {
 		log.Fatalf("peer: %s: %v", *lib, err)
 	}
