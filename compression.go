@@ -46,14 +46,15 @@ type Compression struct {
 	// keep it within WindowBits is asked to keep none.
 	ClientContextTakeover bool
 	// WindowBits is the size of each context kept, 1<<WindowBits bytes,
-	// 8 to 15. Default 10 (1 KiB).
+	// 8 to 15. Default 9 (512 bytes). (For Dial, it bounds this side's
+	// sending context; the server's is the window it announces.)
 	WindowBits int
 }
 
 // Defaults for Compression.
 const (
 	DefaultCompressionThreshold = 128
-	DefaultWindowBits           = 10
+	DefaultWindowBits           = 9
 )
 
 func (c Compression) windowBits() uint8 {
@@ -89,17 +90,18 @@ func (c Compression) negotiate() codec.DeflateConfig {
 }
 
 // offer is what Dial offers: no context either way unless asked, and
-// any client window the server wants (we can keep to every size).
+// any client window the server wants (we can keep to every size). It
+// does not ask the server for a smaller window: gorilla, gws and nbio
+// answer such an offer without server_max_window_bits, which RFC 7692
+// says a client must fail on. A dialed connection that lets the server
+// keep its context keeps the window the server announces, 32 KiB if
+// none.
 func (c Compression) offer() *codec.DeflateParams {
-	p := &codec.DeflateParams{
+	return &codec.DeflateParams{
 		ServerNoContextTakeover: !c.ServerContextTakeover,
 		ClientNoContextTakeover: !c.ClientContextTakeover,
 		ClientMaxWindowBits:     codec.MaxWindowBits,
 	}
-	if c.ServerContextTakeover {
-		p.ServerMaxWindowBits = c.windowBits()
-	}
-	return p
 }
 
 // params are the negotiated p as role uses them. A side that keeps its

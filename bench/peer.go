@@ -172,12 +172,23 @@ func (p *peer) readStdout(out io.Reader, ready chan<- string) {
 const statsTimeout = 5 * time.Second
 
 // goroutines asks the peer for its runtime.NumGoroutine.
-func (p *peer) goroutines() (int, error) {
+func (p *peer) goroutines() (int, error) { return p.query("stats") }
+
+// collect has the peer collect its garbage and return free memory to
+// the OS, and waits until it has.
+func (p *peer) collect() error {
+	_, err := p.query("gc")
+	return err
+}
+
+// query sends a stats or gc query and returns the goroutine count of
+// the answer.
+func (p *peer) query(cmd string) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.lastID++
 	id := strconv.Itoa(p.lastID)
-	if _, err := fmt.Fprintf(p.stdin, "stats %s\n", id); err != nil {
+	if _, err := fmt.Fprintf(p.stdin, "%s %s\n", cmd, id); err != nil {
 		return 0, fmt.Errorf("peer %s: sending stats query: %w", p.lib, err)
 	}
 	timeout := time.NewTimer(statsTimeout)

@@ -47,7 +47,7 @@ func (s spec) title() string {
 	switch s.Scenario {
 	case "idle":
 		if s.Mode.Exchange {
-			return fmt.Sprintf("idle: %d connections, %sa message each way first", s.Conns, s.modeLabel())
+			return fmt.Sprintf("idle: %d connections, %sa message each way first, memory after a GC", s.Conns, s.modeLabel())
 		}
 		return fmt.Sprintf("idle: %d connections", s.Conns)
 	case "echo":

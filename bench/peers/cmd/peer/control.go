@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"runtime/debug"
 	"strings"
 )
 
@@ -13,6 +14,10 @@ import (
 // the peer reports them itself:
 //
 //	stats [id]   →   stats [id=<id>] goroutines=<n>
+//	gc [id]      →   the same, after a garbage collection that returns
+//	                 free memory to the OS (debug.FreeOSMemory): for
+//	                 memory figures that count what is live, not what a
+//	                 pool kept from a burst
 //
 // The id, any token without spaces, comes back as it was sent, so the
 // runner can tell an answer from a late one to an earlier query. Any
@@ -34,6 +39,10 @@ func answer(line string) string {
 	switch {
 	case len(f) == 0:
 		return "error empty command\n"
+	case f[0] == "gc" && len(f) <= 2:
+		debug.FreeOSMemory()
+		f[0] = "stats"
+		return answer(strings.Join(f, " "))
 	case f[0] == "stats" && len(f) == 1:
 		return fmt.Sprintf("stats goroutines=%d\n", runtime.NumGoroutine())
 	case f[0] == "stats" && len(f) == 2:
