@@ -30,19 +30,33 @@ func payloadCases() []Case {
 	var cs []Case
 	for k, kd := range kinds {
 		for i, n := range deflateSizes {
+			// Fewer of the large ones: under -race, compressing and
+			// inflating random megabytes takes seconds.
+			count := 10
+			if n >= 64<<10 {
+				count = 3
+			}
+			run := deflateEchoes(chromeOffer, kd, n, count, 0)
+			if n >= 256<<10 {
+				run = slow(run)
+			}
 			cs = append(cs, Case{
 				ID:   fmt.Sprintf("12.%d.%d", k+1, i+1),
-				Desc: fmt.Sprintf("10 compressed %s messages of %s, context taken over: echoed", kd.name, sizeName(n)),
-				run:  deflateEchoes(chromeOffer, kd, n, 10, 0),
+				Desc: fmt.Sprintf("%d compressed %s messages of %s, context taken over: echoed", count, kd.name, sizeName(n)),
+				run:  run,
 			})
 		}
 	}
 	for k, kd := range kinds {
 		for i, n := range deflateSizes[2:] {
+			run := deflateEchoes(chromeOffer, kd, n, 3, 4)
+			if n >= 256<<10 {
+				run = slow(run)
+			}
 			cs = append(cs, Case{
 				ID:   fmt.Sprintf("12.%d.%d", k+3, i+1),
 				Desc: fmt.Sprintf("3 compressed %s messages of %s, each in frames of a quarter of its payload", kd.name, sizeName(n)),
-				run:  deflateEchoes(chromeOffer, kd, n, 3, 4),
+				run:  run,
 			})
 		}
 	}
@@ -94,13 +108,13 @@ func payloadCases() []Case {
 			s.send(bad(frames[0]))
 			s.expectClose(codec.StatusInvalidData)
 		}},
-		Case{"12.5.9", "A 17 KiB message inflating past the server's 16 MiB limit: close 1009", func(s *session) {
+		Case{"12.5.9", "A 17 KiB message inflating past the server's 16 MiB limit: close 1009", slow(func(s *session) {
 			s.offer = &chromeOffer
 			frames := s.compressed(codec.OpBinary, make([]byte, maxServerMessage+1), 1<<20)
 			frames[0] = bad(frames[0])
 			s.send(frames...)
 			s.expectClose(codec.StatusTooBig)
-		}},
+		})},
 		Case{"12.5.10", "A compressed message inflating to exactly the 16 MiB limit: echoed", slow(func(s *session) {
 			s.offer = &chromeOffer
 			p := repeat("0123456789abcdef", maxServerMessage)
@@ -238,9 +252,10 @@ func paramCases() []Case {
 
 // paramEchoes offers offer and, under whatever the server accepts, sends
 // compressible text of each size compressed (and a plain one), expecting
-// every echo.
+// every echo. It moves about 340 KiB each way, compressed by both ends,
+// which under -race on a busy machine takes seconds: slow's deadline.
 func paramEchoes(offer codec.DeflateParams) func(*session) {
-	return func(s *session) {
+	return slow(func(s *session) {
 		s.offer = &offer
 		var frames []frame
 		var msgs [][]byte
@@ -259,5 +274,5 @@ func paramEchoes(offer codec.DeflateParams) func(*session) {
 			s.expectText(m)
 		}
 		s.closeNormally()
-	}
+	})
 }
