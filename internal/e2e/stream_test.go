@@ -123,7 +123,7 @@ func TestStreamDialsGorilla(t *testing.T) {
 	opts := &stream.Options{MaxMessageSize: maxMessage, OnPong: func(p []byte) {}}
 	pongs := make(chan string, 1)
 	opts.OnPong = func(p []byte) { pongs <- string(p) }
-	c := streamDial(t, "ws://"+startGorillaEcho(t)+"/", opts)
+	c := streamDial(t, "ws://"+startGorillaEcho(t, false)+"/", opts)
 	roundTrips(t, c)
 	streamed(t, c)
 	if err := c.Ping([]byte("gorilla?")); err != nil {
