@@ -7,11 +7,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/shoalws/shoal"
 )
 
 // The browser test runs the real page (index.html, app.js) in headless
@@ -19,7 +22,7 @@ import (
 // chat_test.go cannot see, such as how app.js renders what others send.
 
 const (
-	browserTimeout = 60 * time.Second // the whole test, browser start included
+	browserTimeout = 90 * time.Second // the whole test, browser start included
 	waitTimeout    = 10 * time.Second // one action, or one wait for a page to catch up
 
 	// Scripts that read what a user sees.
@@ -29,21 +32,24 @@ const (
 		text: li.querySelector('.text')?.textContent ?? '',
 	}))`
 	roomTitleJS = `document.getElementById('room-title').textContent`
+	meJS        = `[...document.querySelectorAll('#members li.me')].map(e => e.textContent)`
+	errorJS     = `document.getElementById('error-box').hidden ? '' : document.getElementById('error').textContent`
+
+	// hooksJS runs in every page before its own script: it records
+	// Content-Security-Policy violations and counts WebSocket attempts.
+	hooksJS = `
+		window.__csp = [];
+		document.addEventListener('securitypolicyviolation', (e) => __csp.push(e.violatedDirective + ' ' + e.blockedURI));
+		window.__sockets = 0;
+		const WS = window.WebSocket;
+		window.WebSocket = class extends WS { constructor(...a) { super(...a); window.__sockets++; } };`
 )
 
 func TestBrowserChat(t *testing.T) {
 	bin := chromium(t)
-	s, err := start(config{addr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A cleanup, not a defer: cleanups run last registered first, so the
-	// browsers close before the server stops.
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		s.stop(ctx)
-	})
+	// Its cleanup is registered before the browser's, so it runs after:
+	// the browsers close before the server stops.
+	s := startWith(t, config{addr: "127.0.0.1:0"})
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
 	t.Cleanup(cancel)
 	browser := startBrowser(ctx, t, bin)
@@ -75,6 +81,99 @@ func TestBrowserChat(t *testing.T) {
 	waitMembers(t, alice, "alice")
 
 	saveScreenshot(t, alice)
+	noCSPViolations(t, alice, bob)
+}
+
+// TestBrowserReconnect: what the page does when its connection drops and
+// when the server restarts (issue 14, point 9). Two users named alice
+// each see "(you)" on their own entry only; a dropped connection is
+// marked once, however many attempts fail; after it, the page keeps
+// what it showed, marks the reconnect and adds exactly what it missed;
+// the "Not connected" error goes when the page is back; a reload returns
+// to the room the tab was in.
+func TestBrowserReconnect(t *testing.T) {
+	bin := chromium(t)
+	dir := t.TempDir()
+	s := startWith(t, config{addr: "127.0.0.1:0", data: dir})
+	addr := s.addr()
+	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
+	t.Cleanup(cancel)
+	browser := startBrowser(ctx, t, bin)
+	url := "http://" + addr + "/"
+	alice, alice2, bob := openTab(t, browser, "alice", url), openTab(t, browser, "alice", url), openTab(t, browser, "bob", url)
+	for _, p := range []*tab{alice, alice2, bob} {
+		join(t, p, "lobby")
+	}
+	for _, p := range []*tab{alice, alice2, bob} {
+		waitMembers(t, p, "alice", "alice", "bob")
+		if me := evaluate[[]string](t, p, meJS); !slices.Equal(me, []string{p.user}) {
+			t.Fatalf("%s's page marks %v as (you), want one entry", p.user, me)
+		}
+	}
+	meAlice := evaluate[string](t, alice, `document.querySelector('#members li.me').dataset.id`)
+	meAlice2 := evaluate[string](t, alice2, `document.querySelector('#members li.me').dataset.id`)
+	if meAlice == meAlice2 {
+		t.Fatalf("both alices' pages mark the same entry (%s) as theirs", meAlice)
+	}
+
+	// Alice's connection drops (the server closes it); bob talks while
+	// her page waits to reconnect. She gets the gap from the history,
+	// after a marker, each message once.
+	say(t, bob, "one")
+	waitMessage(t, alice, "bob", "one")
+	if !s.app.closeMember("lobby", meAlice) {
+		t.Fatal("alice's connection not found on the server")
+	}
+	say(t, bob, "two")
+	say(t, bob, "three")
+	waitFor(t, alice, "the reconnect marker", `document.querySelectorAll('#messages .reconnected').length`, func(n int) bool { return n == 1 })
+	want := []shownMessage{{"bob", "one"}, {"bob", "two"}, {"bob", "three"}}
+	waitFor(t, alice, fmt.Sprint("messages ", want), messagesJS, func(msgs []shownMessage) bool { return slices.Equal(msgs, want) })
+
+	// The server stops. The loss is marked once, however many attempts
+	// fail; a message typed meanwhile is refused with "Not connected".
+	before := evaluate[int](t, alice, `window.__sockets`)
+	stopNode(t, s)
+	waitFor(t, alice, "two failed reconnects", `window.__sockets`, func(n int) bool { return n >= before+2 })
+	if n := evaluate[int](t, alice, `document.querySelectorAll('#messages .lost').length`); n != 2 {
+		t.Fatalf("%d 'Connection lost.' lines after two outages, want 2 (one each)", n)
+	}
+	say(t, alice, "into the void")
+	waitFor(t, alice, "the Not connected error", errorJS, func(e string) bool { return strings.HasPrefix(e, "Not connected") })
+
+	// It comes back on the same address, with the same store. The page
+	// rejoins, keeps its messages, marks the reconnect, and the error goes.
+	startWith(t, config{addr: addr, data: dir})
+	waitFor(t, alice, "the second reconnect marker", `document.querySelectorAll('#messages .reconnected').length`, func(n int) bool { return n == 2 })
+	if e := evaluate[string](t, alice, errorJS); e != "" {
+		t.Fatalf("error still shown after the reconnect: %q", e)
+	}
+	if msgs := evaluate[[]shownMessage](t, alice, messagesJS); !slices.Equal(msgs, want) {
+		t.Fatalf("after the restart alice's page shows %v, want %v", msgs, want)
+	}
+	waitMembers(t, alice, "alice", "alice", "bob")
+	// What she typed during the outage is still in the composer.
+	alice.do(t, chromedp.Click(chromedp.ID("send")))
+	waitMessage(t, bob, "alice", "into the void")
+
+	// A reload returns to the tab's room, not to the lobby.
+	bob.do(t, chromedp.SendKeys(chromedp.ID("switch-room"), "kitchen"), chromedp.Click(chromedp.ID("switch")))
+	waitFor(t, bob, "room title kitchen", roomTitleJS, func(title string) bool { return title == "kitchen" })
+	bob.do(t, chromedp.Reload())
+	waitFor(t, bob, "room title kitchen after the reload", roomTitleJS, func(title string) bool { return title == "kitchen" })
+	waitMembers(t, bob, "bob")
+	noCSPViolations(t, alice, alice2, bob)
+}
+
+// noCSPViolations checks that the pages ran under their
+// Content-Security-Policy without anything being blocked.
+func noCSPViolations(t *testing.T, tabs ...*tab) {
+	t.Helper()
+	for _, p := range tabs {
+		if v := evaluate[[]string](t, p, `window.__csp`); len(v) > 0 {
+			t.Errorf("%s's page: Content-Security-Policy blocked %v", p.user, v)
+		}
+	}
 }
 
 // chromium finds the browser. Without one the test skips, so that a new
@@ -149,6 +248,9 @@ func openTab(t *testing.T, browser context.Context, user, url string) *tab {
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	p := &tab{ctx, user}
+	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: hooksJS}); err != nil {
+		t.Fatalf("%s's page: %v", user, err)
+	}
 	p.do(t, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.ID("join")))
 	return p
 }
@@ -263,4 +365,20 @@ func saveScreenshot(t *testing.T, p *tab) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot of %s's page: %s", p.user, path)
+}
+
+// closeMember closes the connection of the member with id in room, as a
+// network failure would (tests).
+func (a *app) closeMember(room, id string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if r := a.rooms[room]; r != nil {
+		for c, m := range r.members {
+			if m.ID == id {
+				c.Close(shoal.StatusCode(1011), "test: connection dropped")
+				return true
+			}
+		}
+	}
+	return false
 }

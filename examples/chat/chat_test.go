@@ -23,9 +23,16 @@ func startChat(t *testing.T, natsURL string) *service {
 	return startWith(t, config{addr: "127.0.0.1:0", nats: natsURL})
 }
 
-// startWith runs a chat node with cfg for the test.
+// startWith runs a chat node with cfg for the test; without a NATS URL
+// or a data directory, its embedded store lives in a temporary one.
 func startWith(t *testing.T, cfg config) *service {
 	t.Helper()
+	if cfg.nats == "" && cfg.data == "" {
+		cfg.data = t.TempDir()
+	}
+	if cfg.logf == nil {
+		cfg.logf = t.Logf
+	}
 	s, err := start(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -36,6 +43,17 @@ func startWith(t *testing.T, cfg config) *service {
 		s.stop(ctx)
 	})
 	return s
+}
+
+// stopNode stops a node before the end of the test (its cleanup then
+// does nothing).
+func stopNode(t *testing.T, s *service) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.stop(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		t.Fatal(err)
+	}
 }
 
 // user is a protocol-level client: a raw WebSocket and decoded frames.
@@ -70,9 +88,20 @@ type event struct {
 	From    string        `json:"from"`
 	Text    string        `json:"text"`
 	TS      int64         `json:"ts"`
-	Members []string      `json:"members"`
+	Seq     uint64        `json:"seq"`
+	You     string        `json:"you"`
+	Members []member      `json:"members"`
 	History []chatMessage `json:"history"`
 	Error   string        `json:"error"`
+}
+
+// names lists the members' names, in the server's order.
+func (e event) names() []string {
+	out := make([]string, len(e.Members))
+	for i, m := range e.Members {
+		out[i] = m.Name
+	}
+	return out
 }
 
 func (u *user) next() event {
@@ -106,16 +135,16 @@ func (u *user) join(room, name string) event {
 }
 
 func members(want ...string) func(event) bool {
-	return func(e event) bool { return slices.Equal(e.Members, want) }
+	return func(e event) bool { return slices.Equal(e.names(), want) }
 }
 
 func TestJoinSayHistoryPresence(t *testing.T) {
 	s := startChat(t, "")
 	alice, bob := connect(t, s), connect(t, s)
-	if j := alice.join("lobby", "alice"); !slices.Equal(j.Members, []string{"alice"}) || len(j.History) != 0 {
+	if j := alice.join("lobby", "alice"); !slices.Equal(j.names(), []string{"alice"}) || len(j.History) != 0 {
 		t.Fatalf("alice joined: %+v", j)
 	}
-	if j := bob.join("lobby", "bob"); !slices.Equal(j.Members, []string{"alice", "bob"}) {
+	if j := bob.join("lobby", "bob"); !slices.Equal(j.names(), []string{"alice", "bob"}) {
 		t.Fatalf("bob joined: %+v", j)
 	}
 	alice.await("presence", members("alice", "bob"))
@@ -161,7 +190,7 @@ func TestLeaveAndDisconnectUpdatePresence(t *testing.T) {
 	alice.await("presence", members("alice"))
 	// Switching rooms leaves the old one.
 	alice.join("kitchen", "alice")
-	if e := connect(t, s).join("lobby", "dave"); !slices.Equal(e.Members, []string{"dave"}) {
+	if e := connect(t, s).join("lobby", "dave"); !slices.Equal(e.names(), []string{"dave"}) {
 		t.Fatalf("lobby after alice switched: %v", e.Members)
 	}
 }
@@ -249,12 +278,12 @@ func TestRejoinAndSameName(t *testing.T) {
 	ghost := connect(t, s)
 	ghost.join("lobby", "alice")
 	back := connect(t, s)
-	if j := back.join("lobby", "alice"); !slices.Equal(j.Members, []string{"alice", "alice"}) {
+	if j := back.join("lobby", "alice"); !slices.Equal(j.names(), []string{"alice", "alice"}) {
 		t.Fatalf("members %v: the returning alice and her ghost", j.Members)
 	}
 	ghost.c.Close()
 	back.await("presence", members("alice"))
-	if j := back.join("lobby", "alice"); j.Room != "lobby" || !slices.Equal(j.Members, []string{"alice"}) {
+	if j := back.join("lobby", "alice"); j.Room != "lobby" || !slices.Equal(j.names(), []string{"alice"}) {
 		t.Fatalf("repeated join: %+v", j)
 	}
 }
@@ -285,7 +314,7 @@ func TestPageAndOriginCheck(t *testing.T) {
 // TestShutdownSendsGoingAway: SIGINT/SIGTERM run stop, and clients get
 // close 1001 (going away), which the page answers by reconnecting.
 func TestShutdownSendsGoingAway(t *testing.T) {
-	s, err := start(config{addr: "127.0.0.1:0"})
+	s, err := start(config{addr: "127.0.0.1:0", data: t.TempDir(), logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,105 +1,170 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"log"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	natsgo "github.com/nats-io/nats.go"
 )
 
-// cluster shares what chat messages alone do not carry between chat
-// nodes over NATS: who is in each room (rosters) and each room's history.
-// Chat messages and member-list updates themselves travel through the
-// shoal broker, as topic messages.
+// cluster tells the other nodes who is in each room here, over core NATS
+// (at most once: every fact is repeated, so a lost one costs a delay).
+// A node's member lists are its own members plus the other nodes'
+// rosters; they are computed on each node and never sent between nodes,
+// so one node's outdated view cannot overwrite another's.
 //
-// Rosters: every node announces its local members of a room on
-// chat.roster when they change, and all its rosters every rosterEvery;
-// a roster not refreshed for rosterTTL is dropped, so the members of a
-// node that died disappear. History: each node keeps what its own users
-// said; a node whose user joins a room asks all nodes (chat.history,
-// request and replies) and merges the answers by time.
+//   - chat.roster.<room>: a node's members of a room, with a version
+//     that the node bumps on every change. A receiver keeps, per node,
+//     the roster with the highest version: a stale one (published late,
+//     or buffered through an outage and replayed) is ignored.
+//   - Every roster is announced when it changes and again every
+//     rosterEvery; one not heard of for rosterTTL is dropped, so the
+//     members of a node that died disappear.
+//   - chat.who.<room>: a node that opens a room asks for the others'
+//     rosters of it, and so does every node after it reconnects to NATS,
+//     along with announcing its own: lists are repaired as soon as NATS
+//     is back, however long it was away.
+//   - chat.bye: a node that shuts down; its rosters are dropped at once.
 type cluster struct {
 	app  *app
 	nc   *natsgo.Conn
 	node string
-
-	mu     sync.Mutex
-	remote map[string]map[string]roster // node -> room -> roster
-	stop   chan struct{}
+	subs []*natsgo.Subscription
+	stop chan struct{}
+	done sync.WaitGroup
 }
 
+// roster is another node's members of a room.
 type roster struct {
-	Node  string   `json:"node"`
-	Room  string   `json:"room"`
-	Names []string `json:"names"`
-	seen  time.Time
+	version uint64
+	members []member
+	seen    time.Time
+}
+
+type rosterMessage struct {
+	Node    string   `json:"node"`
+	Version uint64   `json:"version"`
+	Members []member `json:"members"`
 }
 
 const (
-	rosterSubject        = "chat.roster"
-	rosterRequestSubject = "chat.roster.request"
-	historySubject       = "chat.history"
-	rosterEvery          = 5 * time.Second
-	rosterTTL            = 3 * rosterEvery
-	historyWait          = 250 * time.Millisecond
+	rosterPrefix = "chat.roster."
+	whoPrefix    = "chat.who."
+	byeSubject   = "chat.bye"
 )
 
-func newCluster(a *app, nc *natsgo.Conn) (*cluster, error) {
-	id := make([]byte, 8)
-	rand.Read(id)
-	c := &cluster{app: a, nc: nc, node: hex.EncodeToString(id),
-		remote: make(map[string]map[string]roster), stop: make(chan struct{})}
-	if _, err := nc.Subscribe(rosterSubject, c.onRoster); err != nil {
-		return nil, err
+func newCluster(a *app, st *store) (*cluster, error) {
+	c := &cluster{app: a, nc: st.nc, node: a.node, stop: make(chan struct{})}
+	for subj, h := range map[string]natsgo.MsgHandler{
+		rosterPrefix + "*": c.onRoster,
+		whoPrefix + "*":    c.onWho,
+		byeSubject:         c.onBye,
+	} {
+		sub, err := c.nc.Subscribe(subj, h)
+		if err != nil {
+			c.unsubscribe()
+			return nil, err
+		}
+		c.subs = append(c.subs, sub)
 	}
-	if _, err := nc.Subscribe(historySubject, c.onHistoryRequest); err != nil {
-		return nil, err
-	}
-	// A node that starts asks the others for their rosters at once
-	// rather than wait for their next refresh.
-	if _, err := nc.Subscribe(rosterRequestSubject, func(*natsgo.Msg) { c.announceAll() }); err != nil {
-		return nil, err
-	}
-	nc.Publish(rosterRequestSubject, nil)
+	st.onReconnect(c.resync)
+	c.done.Add(1)
 	go c.refresh()
 	return c, nil
 }
 
-// announceAll announces every local roster.
-func (c *cluster) announceAll() {
-	c.app.mu.Lock()
-	rooms := make([]string, 0, len(c.app.rooms))
-	for name := range c.app.rooms {
-		rooms = append(rooms, name)
-	}
-	c.app.mu.Unlock()
-	for _, r := range rooms {
-		c.rosterChanged(r)
+func (c *cluster) unsubscribe() {
+	for _, s := range c.subs {
+		s.Unsubscribe()
 	}
 }
 
-// rosterChanged announces this node's members of a room.
-func (c *cluster) rosterChanged(room string) {
-	c.announce(room, c.app.localNames(room))
+// close tells the others this node is gone.
+func (c *cluster) close() {
+	close(c.stop)
+	c.done.Wait()
+	c.unsubscribe()
+	c.nc.Publish(byeSubject, []byte(c.node))
+	c.nc.FlushTimeout(time.Second)
 }
 
-func (c *cluster) announce(room string, names []string) {
-	if names == nil {
-		names = []string{}
+// announce publishes this node's members of a room.
+func (c *cluster) announce(room string, version uint64, members []member) {
+	if members == nil {
+		members = []member{}
 	}
-	b, _ := json.Marshal(roster{Node: c.node, Room: room, Names: names})
-	c.nc.Publish(rosterSubject, b)
+	c.nc.Publish(rosterPrefix+room, mustJSON(rosterMessage{c.node, version, members}))
 }
 
-// refresh re-announces every local roster, drops stale remote ones, and
-// updates the rooms whose member list changed by that.
+// ask requests the other nodes' rosters of a room.
+func (c *cluster) ask(room string) { c.nc.Publish(whoPrefix+room, []byte(c.node)) }
+
+func (c *cluster) onRoster(m *natsgo.Msg) {
+	room, _ := strings.CutPrefix(m.Subject, rosterPrefix)
+	var msg rosterMessage
+	if json.Unmarshal(m.Data, &msg) != nil || msg.Node == c.node || msg.Node == "" {
+		return
+	}
+	a := c.app
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r := a.rooms[room]
+	if r == nil {
+		return // no member here: nobody to show it to
+	}
+	old := r.remote[msg.Node]
+	switch {
+	case old != nil && msg.Version < old.version:
+		return // stale
+	case old != nil && msg.Version == old.version:
+		old.seen = time.Now()
+		return
+	}
+	r.remote[msg.Node] = &roster{version: msg.Version, members: msg.Members, seen: time.Now()}
+	if old == nil && len(msg.Members) > 0 || old != nil && !slices.Equal(old.members, msg.Members) {
+		a.presenceSoonLocked(r, false)
+	}
+}
+
+func (c *cluster) onWho(m *natsgo.Msg) {
+	room, _ := strings.CutPrefix(m.Subject, whoPrefix)
+	if string(m.Data) == c.node {
+		return
+	}
+	a := c.app
+	a.mu.Lock()
+	r := a.rooms[room]
+	if r == nil || len(r.members) == 0 {
+		a.mu.Unlock()
+		return
+	}
+	version, local := r.version, localMembersLocked(r)
+	a.mu.Unlock()
+	c.announce(room, version, local)
+}
+
+func (c *cluster) onBye(m *natsgo.Msg) {
+	node := string(m.Data)
+	a := c.app
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, r := range a.rooms {
+		if ro := r.remote[node]; ro != nil {
+			delete(r.remote, node)
+			if len(ro.members) > 0 {
+				a.presenceSoonLocked(r, false)
+			}
+		}
+	}
+}
+
+// refresh re-announces every roster and drops the others' that expired.
 func (c *cluster) refresh() {
-	t := time.NewTicker(rosterEvery)
+	defer c.done.Done()
+	t := time.NewTicker(c.app.tm.rosterEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -107,107 +172,48 @@ func (c *cluster) refresh() {
 			return
 		case <-t.C:
 		}
-		c.announceAll()
-		for _, r := range c.expire() {
-			c.app.presenceSoon(r)
-		}
+		c.expire()
+		c.announceAll(false)
 	}
 }
 
-func (c *cluster) expire() (changed []string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for node, rooms := range c.remote {
-		for room, r := range rooms {
-			if time.Since(r.seen) > rosterTTL {
-				delete(rooms, room)
-				changed = append(changed, room)
+func (c *cluster) expire() {
+	a := c.app
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, r := range a.rooms {
+		for node, ro := range r.remote {
+			if time.Since(ro.seen) > a.tm.rosterTTL {
+				delete(r.remote, node)
+				if len(ro.members) > 0 {
+					a.presenceSoonLocked(r, false)
+				}
 			}
 		}
-		if len(rooms) == 0 {
-			delete(c.remote, node)
-		}
-	}
-	return changed
-}
-
-func (c *cluster) onRoster(m *natsgo.Msg) {
-	var r roster
-	if json.Unmarshal(m.Data, &r) != nil || r.Node == c.node {
-		return
-	}
-	r.seen = time.Now()
-	c.mu.Lock()
-	rooms := c.remote[r.Node]
-	if rooms == nil {
-		rooms = make(map[string]roster)
-		c.remote[r.Node] = rooms
-	}
-	old := rooms[r.Room]
-	rooms[r.Room] = r
-	c.mu.Unlock()
-	// The node that changed publishes the new member list itself; a
-	// change seen only here (a refresh after a lost message) is sent to
-	// the room by this node.
-	if !slices.Equal(old.Names, r.Names) && !old.seen.IsZero() {
-		c.app.presenceSoon(r.Room)
 	}
 }
 
-// remoteNames lists the other nodes' members of a room.
-func (c *cluster) remoteNames(room string) []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var names []string
-	for _, rooms := range c.remote {
-		names = append(names, rooms[room].Names...)
-	}
-	return names
-}
+// resync runs after a reconnect to NATS: what was said about rosters
+// meanwhile was lost, so every node says it again.
+func (c *cluster) resync() { c.announceAll(true) }
 
-// remoteHistory gathers a room's history from the other nodes.
-func (c *cluster) remoteHistory(room string) []stored {
-	inbox := c.nc.NewRespInbox()
-	ch := make(chan *natsgo.Msg, 64)
-	sub, err := c.nc.ChanSubscribe(inbox, ch)
-	if err != nil {
-		log.Printf("chat: history request: %v", err)
-		return nil
+func (c *cluster) announceAll(ask bool) {
+	type snapshot struct {
+		room    string
+		version uint64
+		members []member
 	}
-	defer sub.Unsubscribe()
-	req, _ := json.Marshal(map[string]string{"room": room, "node": c.node})
-	c.nc.PublishRequest(historySubject, inbox, req)
-	var all []stored
-	deadline := time.After(historyWait)
-	for {
-		select {
-		case m := <-ch:
-			var part []stored
-			if json.Unmarshal(m.Data, &part) == nil {
-				all = append(all, part...)
-			}
-		case <-deadline:
-			return all
+	a := c.app
+	a.mu.Lock()
+	all := make([]snapshot, 0, len(a.rooms))
+	for _, r := range a.rooms {
+		all = append(all, snapshot{r.name, r.version, localMembersLocked(r)})
+	}
+	a.mu.Unlock()
+	for _, s := range all {
+		c.announce(s.room, s.version, s.members)
+		if ask {
+			c.ask(s.room)
 		}
 	}
 }
-
-func (c *cluster) onHistoryRequest(m *natsgo.Msg) {
-	var req struct{ Room, Node string }
-	if json.Unmarshal(m.Data, &req) != nil || req.Node == c.node || m.Reply == "" {
-		return
-	}
-	c.app.mu.Lock()
-	var part []stored
-	if r := c.app.rooms[req.Room]; r != nil {
-		part = slices.Clone(r.history)
-	}
-	c.app.mu.Unlock()
-	if len(part) == 0 {
-		return
-	}
-	b, _ := json.Marshal(part)
-	c.nc.Publish(m.Reply, b)
-}
-
-func (c *cluster) close() { close(c.stop) }

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
@@ -17,15 +16,7 @@ import (
 // the other user.
 func TestBrowserCompression(t *testing.T) {
 	bin := chromium(t)
-	s, err := start(config{addr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		s.stop(ctx)
-	})
+	s := startWith(t, config{addr: "127.0.0.1:0"})
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
 	t.Cleanup(cancel)
 	browser := startBrowser(ctx, t, bin)
@@ -34,7 +25,7 @@ func TestBrowserCompression(t *testing.T) {
 	var mu sync.Mutex
 	var offered, accepted []string
 	alice := openTab(t, browser, "alice", url)
-	err = chromedp.Listen(alice.ctx, func(ev any) {
+	err := chromedp.Listen(alice.ctx, func(ev any) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch ev := ev.(type) {

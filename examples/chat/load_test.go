@@ -26,8 +26,11 @@ import (
 const loadClientEnv = "SHOAL_CHAT_LOAD_CLIENT"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(loadClientEnv) != "" {
+	switch {
+	case os.Getenv(loadClientEnv) != "":
 		os.Exit(runLoadClient())
+	case os.Getenv(roomsClientEnv) != "":
+		os.Exit(runRoomsClient())
 	}
 	os.Exit(m.Run())
 }
@@ -42,7 +45,7 @@ func BenchmarkRoomFanout(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("SHOAL_CHAT_MEMBERS")); err == nil && v > 0 {
 		n = v
 	}
-	s, err := start(config{addr: "127.0.0.1:0", rate: 1e6})
+	s, err := start(config{addr: "127.0.0.1:0", data: b.TempDir(), rate: 1e6})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -58,7 +61,7 @@ func BenchmarkRoomFanout(b *testing.B) {
 	join, _ := json.Marshal(map[string]string{"type": "join", "room": "big", "name": "speaker"})
 	speaker.WriteFrame(codec.OpText, true, join)
 	// Let the join's presence update pass before measuring.
-	time.Sleep(presenceDelay + time.Duration(n)*presencePerMember + 500*time.Millisecond)
+	time.Sleep(defaultTiming.presenceDelay + time.Duration(n)*presencePerMember + 500*time.Millisecond)
 
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()

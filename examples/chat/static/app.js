@@ -20,7 +20,9 @@ const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 10_000;
 const MAX_RENDERED = 500; // oldest lines are dropped so a long session stays light
 const ERROR_FADE_MS = 8000;
-const NAME_KEY = 'shoal-chat-name';
+const NAME_KEY = 'shoal-chat-name'; // localStorage: prefills the form in any tab
+const ROOM_KEY = 'shoal-chat-room';
+const SESSION_KEY = 'shoal-chat-session'; // sessionStorage: this tab's room, kept across reloads
 
 const state = {
   ws: null,
@@ -28,10 +30,14 @@ const state = {
   retryTimer: 0,
   tickTimer: 0,
   errorTimer: 0,
+  errorKind: '',     // 'connection' for errors a reconnect makes moot
   current: null,     // {name, room} last confirmed by a "joined"
   pending: null,     // {name, room} join sent (or to send on open), not yet answered
   connRoom: null,    // room the server has us in on *this* socket, if any
-  members: [],
+  you: '',           // our member id on this socket (from "joined")
+  members: [],       // [{id, name}]
+  lastSeq: 0,        // newest message shown: a re-join shows only what is newer
+  lost: false,       // "Connection lost." shown, no join since
 };
 
 // ---- connection -----------------------------------------------------------
@@ -59,7 +65,12 @@ function connect() {
 function disconnected() {
   state.ws = null;
   state.connRoom = null;
-  if (state.current && !ui.chatView.hidden) addSystem('Connection lost.');
+  state.you = '';
+  // Once per outage, however many attempts fail before the next join.
+  if (state.current && !ui.chatView.hidden && !state.lost) {
+    state.lost = true;
+    addSystem('Connection lost.', 'lost');
+  }
   scheduleReconnect();
 }
 
@@ -128,40 +139,73 @@ function onJoined(m) {
   const asked = state.pending ?? state.current ?? {};
   const prevRoom = state.current?.room;
   const wasHidden = ui.chatView.hidden;
+  const sameRoom = !wasHidden && prevRoom === str(m.room);
   state.current = { name: str(m.name) || asked.name, room: str(m.room) || asked.room };
   state.pending = null;
   state.connRoom = state.current.room;
   state.attempt = 0; // a successful join resets the backoff
-  state.members = names(m.members);
-  rememberName(state.current.name);
+  state.you = str(m.you);
+  state.members = members(m.members);
+  remember(state.current);
+  if (state.errorKind === 'connection') hideError();
 
   ui.roomTitle.textContent = state.current.room;
   document.title = `#${state.current.room} · shoal chat`;
   renderMembers();
-  // Every join (first, switch, or re-join after a reconnect) starts from the
-  // server's history, so replace the list instead of appending duplicates.
+  const history = (Array.isArray(m.history) ? m.history : []).filter((h) => h && typeof h.seq === 'number');
   ui.messages.setAttribute('aria-busy', 'true'); // don't read 100 old lines aloud
-  ui.messages.replaceChildren();
-  for (const h of Array.isArray(m.history) ? m.history : []) addMessage(h);
+  if (sameRoom) rejoin(history);
+  else {
+    ui.messages.replaceChildren();
+    state.lastSeq = 0;
+    for (const h of history) addMessage(h);
+  }
   ui.messages.removeAttribute('aria-busy');
+  state.lost = false;
   showView('chat');
   scrollToEnd();
   if (wasHidden || prevRoom !== state.current.room) ui.text.focus();
 }
 
+// rejoin keeps what the page shows and adds what it missed. Messages are
+// numbered in the server's order (seq): if the history reaches back to
+// the last one shown, the gap is filled exactly; if it starts later,
+// messages in between are gone from the history, and the page says so.
+function rejoin(history) {
+  const last = state.lastSeq;
+  const newer = history.filter((h) => h.seq > last);
+  if (!state.lost) { // a repeated join, not a reconnect: nothing to mark
+    for (const h of newer) addMessage(h);
+    return;
+  }
+  if (history.length && history[history.length - 1].seq < last) {
+    addSystem('Reconnected. The server lost its history: messages below may repeat.', 'reconnected');
+    state.lastSeq = 0;
+    for (const h of history) addMessage(h);
+    return;
+  }
+  // The history is the room's newest messages without a hole: if it
+  // starts at or before the last one shown, it holds all that came after.
+  const complete = last === 0 || newer.length === 0 || history[0].seq <= last;
+  addSystem(complete ? 'Reconnected.' : 'Reconnected. Some messages sent meanwhile are not shown.', 'reconnected');
+  for (const h of newer) addMessage(h);
+}
+
 function onMessage(m) {
   if (!inCurrentRoom(m)) return;
+  if (typeof m.seq === 'number' && m.seq <= state.lastSeq) return; // already shown
   addMessage(m);
 }
 
 // Join/leave notices are derived by diffing the old and new member lists.
+// Entries are told apart by id, so two users of one name are two members.
 function onPresence(m) {
   if (!inCurrentRoom(m) || !canSay()) return; // stale, or mid-switch: "joined" brings the list
-  const next = names(m.members);
-  const before = new Set(state.members);
-  const after = new Set(next);
-  for (const n of next) if (!before.has(n)) addSystem(`${n} joined`);
-  for (const n of state.members) if (!after.has(n)) addSystem(`${n} left`);
+  const next = members(m.members);
+  const before = new Set(state.members.map((e) => e.id));
+  const after = new Set(next.map((e) => e.id));
+  for (const e of next) if (!before.has(e.id)) addSystem(`${e.name} joined`);
+  for (const e of state.members) if (!after.has(e.id)) addSystem(`${e.name} left`);
   state.members = next;
   renderMembers();
 }
@@ -195,12 +239,17 @@ function addMessage(m) {
   }
   // Real separators (not CSS) so copied text and screen readers get "12:03 bob: hi".
   li.append(time, ' ', span('from', from), ': ', span('text', str(m.text)));
+  if (typeof m.seq === 'number') {
+    li.dataset.seq = String(m.seq);
+    state.lastSeq = Math.max(state.lastSeq, m.seq);
+  }
   appendLine(li);
 }
 
-function addSystem(text) {
+function addSystem(text, kind) {
   const li = document.createElement('li');
   li.className = 'system';
+  if (kind) li.classList.add(kind);
   li.textContent = text;
   appendLine(li);
 }
@@ -215,12 +264,12 @@ function appendLine(li) {
 }
 
 function renderMembers() {
-  const me = state.current?.name;
-  const sorted = [...state.members].sort((a, b) => a.localeCompare(b));
-  ui.members.replaceChildren(...sorted.map((n) => {
+  const sorted = [...state.members].sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
+  ui.members.replaceChildren(...sorted.map((e) => {
     const li = document.createElement('li');
-    li.textContent = n; // exactly the name; "(you)" is added by CSS
-    if (n === me) li.className = 'me';
+    li.textContent = e.name; // exactly the name; "(you)" is added by CSS
+    li.dataset.id = e.id;
+    if (e.id === state.you) li.className = 'me'; // our connection, not our name
     return li;
   }));
   ui.memberCount.textContent = String(sorted.length);
@@ -240,9 +289,10 @@ function showView(which) {
 
 function scrollToEnd() { ui.messages.scrollTop = ui.messages.scrollHeight; }
 
-function showError(msg) {
+function showError(msg, kind = '') {
   ui.error.textContent = msg;
   ui.errorBox.hidden = false;
+  state.errorKind = kind;
   clearTimeout(state.errorTimer);
   state.errorTimer = setTimeout(hideError, ERROR_FADE_MS);
 }
@@ -251,6 +301,7 @@ function hideError() {
   clearTimeout(state.errorTimer);
   ui.errorBox.hidden = true;
   ui.error.textContent = '';
+  state.errorKind = '';
 }
 
 function leaveToJoinForm() {
@@ -258,6 +309,9 @@ function leaveToJoinForm() {
   state.current = null;
   state.pending = null;
   state.members = [];
+  state.lastSeq = 0;
+  state.lost = false;
+  forget();
   ui.messages.replaceChildren();
   ui.members.replaceChildren();
   document.title = 'shoal chat';
@@ -269,12 +323,29 @@ function leaveToJoinForm() {
 // ---- small helpers ----------------------------------------------------------
 
 const str = (v) => (typeof v === 'string' ? v : '');
-const names = (v) => (Array.isArray(v) ? v.filter((n) => typeof n === 'string') : []);
+const members = (v) => (Array.isArray(v)
+  ? v.filter((e) => e && typeof e.id === 'string' && typeof e.name === 'string').map((e) => ({ id: e.id, name: e.name }))
+  : []);
 const pad = (n) => String(n).padStart(2, '0');
 
-// localStorage holds only the last nickname; it may throw in private modes.
-function rememberName(n) { try { localStorage.setItem(NAME_KEY, n); } catch { /* ignore */ } }
-function recallName() { try { return localStorage.getItem(NAME_KEY) ?? ''; } catch { return ''; } }
+// localStorage keeps the last nickname and room for the form of any new
+// tab; sessionStorage keeps this tab's room, so a reload rejoins it. Both
+// may throw (private modes, storage off): the page works without them.
+function remember(cur) {
+  try {
+    localStorage.setItem(NAME_KEY, cur.name);
+    localStorage.setItem(ROOM_KEY, cur.room);
+    sessionStorage.setItem(SESSION_KEY, JSON.stringify(cur));
+  } catch { /* ignore */ }
+}
+function forget() { try { sessionStorage.removeItem(SESSION_KEY); } catch { /* ignore */ } }
+function recall(key) { try { return localStorage.getItem(key) ?? ''; } catch { return ''; } }
+function recallSession() {
+  try {
+    const s = JSON.parse(sessionStorage.getItem(SESSION_KEY) ?? 'null');
+    return s && typeof s.name === 'string' && typeof s.room === 'string' ? s : null;
+  } catch { return null; }
+}
 
 // ---- UI events --------------------------------------------------------------
 
@@ -304,7 +375,8 @@ ui.composer.addEventListener('submit', (e) => {
   const text = ui.text.value;
   if (!text.trim()) return;
   if (!canSay()) {
-    showError(state.ws ? 'Still joining the room, try again in a moment.' : 'Not connected: message not sent.');
+    if (state.ws) showError('Still joining the room, try again in a moment.', 'connection');
+    else showError('Not connected: message not sent.', 'connection');
     return;
   }
   // No local echo: the server broadcasts our message back to us too.
@@ -326,6 +398,9 @@ window.addEventListener('online', () => {
 
 // ---- start ------------------------------------------------------------------
 
-ui.name.value = recallName();
-(ui.name.value ? ui.room : ui.name).focus();
+ui.name.value = recall(NAME_KEY);
+ui.room.value = recall(ROOM_KEY) || 'lobby';
+const resumed = recallSession();
+if (resumed) join(resumed.name, resumed.room); // a reload: back to the same room, sent on open
+else (ui.name.value ? ui.room : ui.name).focus();
 connect();
