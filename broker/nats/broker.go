@@ -20,6 +20,10 @@
 // the client re-subscribes by itself. Messages from one publisher to one
 // topic are never reordered or duplicated; one dropped for any reason is
 // counted in Stats.
+//
+// An application that needs every message across outages, or a history
+// to replay, needs a durable stream rather than this broker: the chat
+// example (examples/chat) builds its rooms on NATS JetStream.
 package nats
 
 import (

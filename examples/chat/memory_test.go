@@ -37,7 +37,8 @@ func TestMemoryBoundedByRoomLimits(t *testing.T) {
 	lim := limits{rooms: 200, roomBytes: 4 << 10}
 	s := startWith(t, config{addr: "127.0.0.1:0", rate: 1e9, limits: lim})
 	base := liveHeap()
-	const clients, choices = 600, 5000
+	// 4 messages of 1,000 characters: 4.8 KiB, more than a room keeps.
+	const clients, choices, says = 600, 5000, 4
 	for round := range 3 {
 		var peakRooms, peakBytes atomic.Int64
 		done := make(chan struct{})
@@ -54,7 +55,7 @@ func TestMemoryBoundedByRoomLimits(t *testing.T) {
 				}
 			}
 		})
-		p := childproc.Start(t, fmt.Sprintf("%s=%s %d %d %d", roomsClientEnv, s.addr(), clients, choices, round))
+		p := childproc.Start(t, fmt.Sprintf("%s=%s %d %d %d %d", roomsClientEnv, s.addr(), clients, choices, says, round))
 		line := p.Line(3 * time.Minute)
 		var joined, refused int
 		if _, err := fmt.Sscanf(line, "joined %d refused %d", &joined, &refused); err != nil {
@@ -100,15 +101,16 @@ func liveHeap() uint64 {
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 
 // runRoomsClient is the client process of the memory test: n users, each
-// joining a random room of choices and, if let in, saying four long
-// messages and waiting for them to come back. It prints "joined J
+// joining a random room of choices and, if let in, saying long messages
+// and waiting for them to come back. It prints "joined J
 // refused R", then holds the connections until its stdin closes.
 func runRoomsClient() int {
 	f := strings.Fields(os.Getenv(roomsClientEnv))
 	addr := f[0]
 	n, _ := strconv.Atoi(f[1])
 	choices, _ := strconv.Atoi(f[2])
-	seed, _ := strconv.ParseUint(f[3], 10, 64)
+	says, _ := strconv.Atoi(f[3])
+	seed, _ := strconv.ParseUint(f[4], 10, 64)
 	rng := rand.New(rand.NewPCG(seed, 16))
 	var joined, refused atomic.Int64
 	var wg sync.WaitGroup
@@ -126,7 +128,7 @@ func runRoomsClient() int {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if err := talk(c, name, room); err == errRefused {
+			if err := talk(c, name, room, says); err == errRefused {
 				refused.Add(1)
 			} else if err == nil {
 				joined.Add(1)
@@ -146,7 +148,7 @@ func runRoomsClient() int {
 
 var errRefused = fmt.Errorf("refused")
 
-func talk(c *wstest.Client, name, room string) error {
+func talk(c *wstest.Client, name, room string, says int) error {
 	send := func(v any) error {
 		b, _ := json.Marshal(v)
 		return c.WriteFrame(codec.OpText, true, b)
@@ -164,14 +166,16 @@ func talk(c *wstest.Client, name, room string) error {
 			break
 		}
 	}
-	const says = 4 // 4.8 KiB: more than a room may keep in the test
 	for i := range says {
-		send(map[string]string{"type": "say", "text": strings.Repeat("x", 999) + strconv.Itoa(i)})
+		send(map[string]string{"type": "say", "text": fmt.Sprintf("%s%04d", strings.Repeat("x", 996), i)})
 	}
 	for back := 0; back < says; {
 		_, b, err := c.ReadMessage()
 		if err != nil {
 			return err
+		}
+		if bytes.HasPrefix(b, []byte(`{"type":"error"`)) {
+			return fmt.Errorf("%s", b)
 		}
 		var m chatMessage
 		if json.Unmarshal(b, &m) == nil && m.Type == "message" && m.From == name {
