@@ -350,60 +350,18 @@ func (st *store) deleteConsumer(c jetstream.Consumer) {
 }
 
 // load returns the newest historySize messages the stream holds for
-// room, oldest first. The stream keeps far more than that per room (so
-// that a feed that fell behind still finds every message), so load first
-// looks for a start sequence from which the room has at least
-// historySize messages and not many more, going back from the room's
-// last message in growing steps and then halving the step, each probe a
-// consumer whose pending count is the room's messages from there on.
+// room, oldest first.
 func (st *store) load(room string) ([]record, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
-	subj := msgPrefix + room
-	last, err := st.stream.GetLastMsgForSubject(ctx, subj)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, nil
-	}
-	if err != nil {
+	cons, pending, err := st.historyStart(ctx, msgPrefix+room)
+	if err != nil || cons == nil {
 		return nil, err
 	}
-	// Invariant: from near the room has fewer than historySize messages,
-	// from far at least that many (or far is 1).
-	near, far := last.Sequence, uint64(0)
-	var cons jetstream.Consumer
-	var pending uint64
-	for step := uint64(4 * historySize); far == 0; step *= 4 {
-		from := uint64(1)
-		if near > step {
-			from = near - step
-		}
-		c, n, err := st.probe(ctx, subj, from)
-		if err != nil {
-			return nil, err
-		}
-		if n >= historySize || from == 1 {
-			far, cons, pending = from, c, n
-		} else {
-			near = from
-			st.deleteConsumer(c)
-		}
-	}
-	for pending > 4*historySize && near-far > 1 {
-		mid := far + (near-far)/2
-		c, n, err := st.probe(ctx, subj, mid)
-		if err != nil {
-			st.deleteConsumer(cons)
-			return nil, err
-		}
-		if n >= historySize {
-			st.deleteConsumer(cons)
-			far, cons, pending = mid, c, n
-		} else {
-			near = mid
-			st.deleteConsumer(c)
-		}
-	}
 	defer st.deleteConsumer(cons)
+	if pending == 0 { // deleted (by age or limits) since the search began
+		return nil, nil
+	}
 	batch, err := cons.FetchNoWait(int(pending))
 	if err != nil {
 		return nil, err
@@ -423,6 +381,60 @@ func (st *store) load(room string) ([]record, error) {
 		out = out[len(out)-historySize:]
 	}
 	return out, nil
+}
+
+// historyStart returns a consumer of subj's messages from a sequence on
+// which there are at least historySize of them (or all there are) and
+// not many more, with their number; nil if there are none. The stream
+// keeps far more than that per room (so that a feed that fell behind
+// still finds every message), so it searches: back from the room's last
+// message in growing steps, each probe a consumer whose pending count is
+// the room's messages from there on, then halving the distance.
+func (st *store) historyStart(ctx context.Context, subj string) (jetstream.Consumer, uint64, error) {
+	last, err := st.stream.GetLastMsgForSubject(ctx, subj)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	// Invariant: from near the room has fewer than historySize messages,
+	// from far at least that many (or far is 1).
+	near, far := last.Sequence, uint64(0)
+	var cons jetstream.Consumer
+	var pending uint64
+	for step := uint64(4 * historySize); far == 0; step *= 4 {
+		from := uint64(1)
+		if near > step {
+			from = near - step
+		}
+		c, n, err := st.probe(ctx, subj, from)
+		if err != nil {
+			return nil, 0, err
+		}
+		if n >= historySize || from == 1 {
+			far, cons, pending = from, c, n
+		} else {
+			near = from
+			st.deleteConsumer(c)
+		}
+	}
+	for pending > 4*historySize && near-far > 1 {
+		mid := far + (near-far)/2
+		c, n, err := st.probe(ctx, subj, mid)
+		if err != nil {
+			st.deleteConsumer(cons)
+			return nil, 0, err
+		}
+		if n >= historySize {
+			st.deleteConsumer(cons)
+			far, cons, pending = mid, c, n
+		} else {
+			near = mid
+			st.deleteConsumer(c)
+		}
+	}
+	return cons, pending, nil
 }
 
 // probe makes a consumer of subj's messages from sequence from on, and
