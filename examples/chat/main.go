@@ -183,6 +183,7 @@ func start(cfg config) (*service, error) {
 		return nil, err
 	}
 	a.srv = srv
+	s := &service{app: a, srv: srv}
 	fail := func(err error) (*service, error) {
 		srv.Shutdown(context.Background())
 		if a.cluster != nil {
@@ -191,16 +192,19 @@ func start(cfg config) (*service, error) {
 		if a.store != nil {
 			a.store.close(context.Background())
 		}
+		if s.ln != nil {
+			s.ln.Close()
+		}
 		return nil, err
+	}
+	// The port first: a busy one fails before the store is touched.
+	if s.ln, err = net.Listen("tcp", cfg.addr); err != nil {
+		return fail(err)
 	}
 	if a.store, err = openStore(cfg, a.node, a.deliver); err != nil {
 		return fail(err)
 	}
 	if a.cluster, err = newCluster(a, a.store); err != nil {
-		return fail(err)
-	}
-	s := &service{app: a, srv: srv}
-	if s.ln, err = net.Listen("tcp", cfg.addr); err != nil {
 		return fail(err)
 	}
 	s.http = newHTTPServer(s.routes(cfg.logf), cfg.timing.headerTimeout)
