@@ -207,7 +207,7 @@ func start(cfg config) (*service, error) {
 	if a.cluster, err = newCluster(a, a.store); err != nil {
 		return fail(err)
 	}
-	s.http = newHTTPServer(s.routes(cfg.logf), cfg.timing.headerTimeout)
+	s.http = newHTTPServer(s.routes(cfg.logf), cfg.timing.headerTimeout, cfg.logf)
 	go s.http.Serve(s.ln)
 	return s, nil
 }

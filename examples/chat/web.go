@@ -2,8 +2,11 @@ package main
 
 import (
 	"embed"
+	"fmt"
 	"io/fs"
+	"log"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,12 +30,13 @@ const (
 	idleTimeout    = 60 * time.Second // between keep-alive requests
 )
 
-func newHTTPServer(h http.Handler, headerTimeout time.Duration) *http.Server {
+func newHTTPServer(h http.Handler, headerTimeout time.Duration, logf func(string, ...any)) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ReadHeaderTimeout: headerTimeout,
 		IdleTimeout:       idleTimeout,
+		ErrorLog:          log.New(&throttle{logf: logf}, "", 0),
 	}
 }
 
@@ -49,7 +53,7 @@ func (s *service) routes(logf func(string, ...any)) http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		files.ServeHTTP(w, r)
 	}))
-	failures := &upgradeFailures{logf: logf}
+	failures := &upgradeFailures{log: &throttle{logf: logf}}
 	mux.HandleFunc("GET /ws", func(w http.ResponseWriter, r *http.Request) {
 		// Upgrade has answered the client (400, 403, 503, ...) when it
 		// fails; what is left is to tell the operator.
@@ -61,33 +65,50 @@ func (s *service) routes(logf func(string, ...any)) http.Handler {
 	return mux
 }
 
-// upgradeFailures logs failed upgrades, at most one line a second with
-// a count of the rest, so that a flood of bad handshakes cannot flood
-// the log.
+// upgradeFailures counts failed upgrades and logs them through a
+// throttle, so that a flood of bad handshakes cannot flood the log.
 type upgradeFailures struct {
-	logf  func(string, ...any)
 	count atomic.Int64
+	log   *throttle
+}
+
+func (u *upgradeFailures) add(r *http.Request, err error) {
+	u.count.Add(1)
+	u.log.printf("chat: websocket upgrade from %s failed: %v", r.RemoteAddr, err)
+}
+
+// throttle logs at most one line a second, and says how many it held
+// back since the last one.
+type throttle struct {
+	logf func(string, ...any)
 
 	mu         sync.Mutex
 	last       time.Time
 	suppressed int
 }
 
-func (u *upgradeFailures) add(r *http.Request, err error) {
-	u.count.Add(1)
-	u.mu.Lock()
+func (t *throttle) printf(format string, args ...any) {
+	t.mu.Lock()
 	now := time.Now()
-	if now.Sub(u.last) < time.Second {
-		u.suppressed++
-		u.mu.Unlock()
+	if now.Sub(t.last) < time.Second {
+		t.suppressed++
+		t.mu.Unlock()
 		return
 	}
-	n := u.suppressed
-	u.last, u.suppressed = now, 0
-	u.mu.Unlock()
+	n := t.suppressed
+	t.last, t.suppressed = now, 0
+	t.mu.Unlock()
+	line := fmt.Sprintf(format, args...)
 	if n > 0 {
-		u.logf("chat: websocket upgrade from %s failed: %v (and %d more since the last report)", r.RemoteAddr, err, n)
-	} else {
-		u.logf("chat: websocket upgrade from %s failed: %v", r.RemoteAddr, err)
+		line += fmt.Sprintf(" (and %d more lines like it since the last)", n)
 	}
+	t.logf("%s", line)
+}
+
+// Write makes a throttle the writer of a log.Logger (http.Server's
+// ErrorLog: net/http logs every failed accept, a line per connection
+// when the process is out of file descriptors).
+func (t *throttle) Write(p []byte) (int, error) {
+	t.printf("%s", strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
 }
