@@ -43,10 +43,28 @@ type inbound struct {
 }
 
 // member is one connection in a room. IDs are unique in the cluster, so
-// a page can tell its own entry from another user's of the same name.
+// a page can tell its own entry from another user's of the same name:
+// the node's tag and a base-36 counter, short because every joiner gets
+// the whole list.
 type member struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
+}
+
+// memberList is a room's members as "joined" carries them: names, and
+// the ids in the same order (names alone are what clients of the first
+// protocol read).
+type memberList struct {
+	Members []string `json:"members"`
+	IDs     []string `json:"ids"`
+}
+
+func listOf(ms []member) memberList {
+	l := memberList{make([]string, len(ms)), make([]string, len(ms))}
+	for i, m := range ms {
+		l.Members[i], l.IDs[i] = m.Name, m.ID
+	}
+	return l
 }
 
 type chatMessage struct {
@@ -59,18 +77,24 @@ type chatMessage struct {
 }
 
 type joinedMessage struct {
-	Type    string            `json:"type"` // "joined"
-	Room    string            `json:"room"`
-	Name    string            `json:"name"`
-	You     string            `json:"you"` // this connection's member id
-	Members []member          `json:"members"`
+	Type string `json:"type"` // "joined"
+	Room string `json:"room"`
+	Name string `json:"name"`
+	You  string `json:"you"` // this connection's member id
+	memberList
 	History []json.RawMessage `json:"history"` // "message" objects, oldest first
 }
 
+// presenceMessage says how the room's member list changed since the
+// last one: who is in it now (joined) and who is not (left), for every
+// member whose presence changed. Applied to any list the client got
+// since the last update (its "joined" may have come in between), it
+// gives the current one.
 type presenceMessage struct {
-	Type    string   `json:"type"` // "presence"
-	Room    string   `json:"room"`
-	Members []member `json:"members"`
+	Type   string   `json:"type"` // "presence"
+	Room   string   `json:"room"`
+	Joined []member `json:"joined"`
+	Left   []string `json:"left"` // ids
 }
 
 type errorMessage struct {
@@ -95,6 +119,7 @@ type app struct {
 	store   *store
 	cluster *cluster
 	node    string // this node's id, random per process
+	tag     string // its short form, the prefix of its member ids
 	now     func() time.Time
 	rate    float64 // messages a second per connection
 	lim     limits
@@ -109,8 +134,17 @@ type app struct {
 }
 
 func newApp(cfg config, node string) *app {
-	return &app{rooms: make(map[string]*room), node: node, now: cfg.now, rate: cfg.rate,
+	return &app{rooms: make(map[string]*room), node: node, tag: nodeTag(node), now: cfg.now, rate: cfg.rate,
 		lim: cfg.limits, tm: cfg.timing, logf: cfg.logf, closed: make(chan struct{})}
+}
+
+// nodeTag is four base-36 digits and a '.' from a node id (16 hex
+// digits): 1.7 million tags, so two of ten nodes share one with a
+// probability of 3 in 100,000.
+func nodeTag(node string) string {
+	n, _ := strconv.ParseUint(node[:8], 16, 64)
+	t := strconv.FormatUint(n%(36*36*36*36)+36*36*36*36, 36) // five digits, the first 1
+	return t[1:] + "."
 }
 
 func topic(room string) string { return "room:" + room }
@@ -119,7 +153,7 @@ func topic(room string) string { return "room:" + room }
 func (a *app) handler() shoal.Handler {
 	return shoal.HandlerFuncs{
 		Open: func(c *shoal.Conn) {
-			id := a.node[:8] + "." + strconv.FormatUint(a.ids.Add(1), 36)
+			id := a.tag + strconv.FormatUint(a.ids.Add(1), 36)
 			c.SetValue(&session{id: id, tokens: rateBurst, refilled: a.now()})
 		},
 		Message: a.onMessage,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -56,10 +57,12 @@ func stopNode(t *testing.T, s *service) {
 	}
 }
 
-// user is a protocol-level client: a raw WebSocket and decoded frames.
+// user is a protocol-level client: a raw WebSocket and decoded frames,
+// and the member list as the updates it got make it.
 type user struct {
-	t *testing.T
-	c *wstest.Client
+	t       *testing.T
+	c       *wstest.Client
+	members memberState
 }
 
 func connect(t *testing.T, s *service) *user {
@@ -69,7 +72,7 @@ func connect(t *testing.T, s *service) *user {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return &user{t: t, c: c}
+	return &user{t: t, c: c, members: memberState{}}
 }
 
 func (u *user) send(v any) {
@@ -90,18 +93,50 @@ type event struct {
 	TS      int64         `json:"ts"`
 	Seq     uint64        `json:"seq"`
 	You     string        `json:"you"`
-	Members []member      `json:"members"`
+	Members []string      `json:"members"`
+	IDs     []string      `json:"ids"`
+	Joined  []member      `json:"joined"`
+	Left    []string      `json:"left"`
 	History []chatMessage `json:"history"`
 	Error   string        `json:"error"`
+
+	list []string // the member list after this event, names in server order
 }
 
-// names lists the members' names, in the server's order.
-func (e event) names() []string {
-	out := make([]string, len(e.Members))
-	for i, m := range e.Members {
-		out[i] = m.Name
+// names lists the members' names, in the server's order, after the
+// event: "joined" sets the list, "presence" changes it.
+func (e event) names() []string { return e.list }
+
+// memberState is a client's member list: name by id.
+type memberState map[string]string
+
+// apply updates the list with e and records the result in e.
+func (ms memberState) apply(e *event) {
+	switch e.Type {
+	case "joined":
+		clear(ms)
+		for i, name := range e.Members {
+			ms[e.IDs[i]] = name
+		}
+	case "presence":
+		for _, m := range e.Joined {
+			ms[m.ID] = m.Name
+		}
+		for _, id := range e.Left {
+			delete(ms, id)
+		}
+	default:
+		return
 	}
-	return out
+	all := make([]member, 0, len(ms))
+	for id, name := range ms {
+		all = append(all, member{id, name})
+	}
+	slices.SortFunc(all, func(x, y member) int { return cmp.Or(cmp.Compare(x.Name, y.Name), cmp.Compare(x.ID, y.ID)) })
+	e.list = make([]string, len(all))
+	for i, m := range all {
+		e.list[i] = m.Name
+	}
 }
 
 func (u *user) next() event {
@@ -114,6 +149,7 @@ func (u *user) next() event {
 	if err := json.Unmarshal(b, &e); err != nil {
 		u.t.Fatalf("server sent %q: %v", b, err)
 	}
+	u.members.apply(&e)
 	return e
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -124,8 +123,42 @@ func (c *cluster) onRoster(m *natsgo.Msg) {
 		return
 	}
 	r.remote[msg.Node] = &roster{version: msg.Version, members: msg.Members, seen: time.Now()}
-	if old == nil && len(msg.Members) > 0 || old != nil && !slices.Equal(old.members, msg.Members) {
-		a.presenceSoonLocked(r, false)
+	var before []member
+	if old != nil {
+		before = old.members
+	}
+	if changed := changedIDs(before, msg.Members); len(changed) > 0 {
+		a.changedLocked(r, false, changed...)
+	}
+}
+
+// changedIDs lists the members in one roster and not the other, or
+// renamed.
+func changedIDs(old, now []member) []string {
+	was := make(map[string]string, len(old))
+	for _, m := range old {
+		was[m.ID] = m.Name
+	}
+	var ids []string
+	for _, m := range now {
+		if name, ok := was[m.ID]; !ok || name != m.Name {
+			ids = append(ids, m.ID)
+		}
+		delete(was, m.ID)
+	}
+	for id := range was {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// droppedLocked forgets a node's roster of a room.
+func (a *app) droppedLocked(r *room, node string) {
+	if ro := r.remote[node]; ro != nil {
+		delete(r.remote, node)
+		if ids := changedIDs(ro.members, nil); len(ids) > 0 {
+			a.changedLocked(r, false, ids...)
+		}
 	}
 }
 
@@ -152,12 +185,7 @@ func (c *cluster) onBye(m *natsgo.Msg) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, r := range a.rooms {
-		if ro := r.remote[node]; ro != nil {
-			delete(r.remote, node)
-			if len(ro.members) > 0 {
-				a.presenceSoonLocked(r, false)
-			}
-		}
+		a.droppedLocked(r, node)
 	}
 }
 
@@ -184,10 +212,7 @@ func (c *cluster) expire() {
 	for _, r := range a.rooms {
 		for node, ro := range r.remote {
 			if time.Since(ro.seen) > a.tm.rosterTTL {
-				delete(r.remote, node)
-				if len(ro.members) > 0 {
-					a.presenceSoonLocked(r, false)
-				}
+				a.droppedLocked(r, node)
 			}
 		}
 	}

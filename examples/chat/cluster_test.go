@@ -82,6 +82,7 @@ type watcher struct {
 func watch(u *user) *watcher {
 	w := &watcher{u: u, done: make(chan struct{})}
 	u.c.Timeout = time.Hour // the reader waits as long as the test runs
+	members := u.members    // the watcher's from now on
 	go func() {
 		defer close(w.done)
 		for {
@@ -91,6 +92,7 @@ func watch(u *user) *watcher {
 			}
 			var e event
 			json.Unmarshal(b, &e)
+			members.apply(&e)
 			w.mu.Lock()
 			w.events = append(w.events, e)
 			w.mu.Unlock()

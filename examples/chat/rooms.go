@@ -40,6 +40,7 @@ type room struct {
 	version  uint64                 // of this node's roster of the room
 	remote   map[string]*roster     // other nodes' rosters, by node id
 	presence *time.Timer            // pending member-list update
+	touched  map[string]struct{}    // ids whose presence changed since the last
 	announce bool                   // the update also announces the roster
 	warned   bool                   // waiters were told the store is away
 }
@@ -85,7 +86,8 @@ func (a *app) join(c *shoal.Conn, s *session, roomName, name string) {
 			sendJSON(c, errorMessage{"error", "too many rooms are open on this server: join one that is in use"})
 			return
 		}
-		r = &room{name: roomName, members: make(map[*shoal.Conn]member), remote: make(map[string]*roster)}
+		r = &room{name: roomName, members: make(map[*shoal.Conn]member), remote: make(map[string]*roster),
+			touched: make(map[string]struct{})}
 		a.rooms[roomName] = r
 	}
 	r.members[c] = member{ID: s.id, Name: name}
@@ -96,7 +98,7 @@ func (a *app) join(c *shoal.Conn, s *session, roomName, name string) {
 	} else {
 		r.waiting = append(r.waiting, c)
 	}
-	a.presenceSoonLocked(r, true)
+	a.changedLocked(r, true, s.id)
 	a.mu.Unlock()
 	if opened {
 		go a.load(r)
@@ -112,7 +114,7 @@ func (a *app) welcomeLocked(c *shoal.Conn, r *room) {
 		history[i] = e.frame
 	}
 	s := c.Value().(*session)
-	sendJSON(c, joinedMessage{"joined", r.name, s.name, s.id, a.membersLocked(r), history})
+	sendJSON(c, joinedMessage{"joined", r.name, s.name, s.id, listOf(a.membersLocked(r)), history})
 	a.srv.Subscribe(c, topic(r.name))
 }
 
@@ -138,7 +140,7 @@ func (a *app) leave(c *shoal.Conn, s *session) {
 	if closed {
 		a.closeLocked(r)
 	} else {
-		a.presenceSoonLocked(r, true)
+		a.changedLocked(r, true, s.id)
 	}
 	a.mu.Unlock()
 	if closed {
@@ -258,8 +260,9 @@ func (a *app) addLocked(r *room, e entry) bool {
 	return live
 }
 
-// membersLocked is the room's member list across the cluster, sorted by
-// name, then id.
+// membersLocked is the room's member list across the cluster, in no
+// particular order: clients sort it as they show it, and sorting 5,000
+// members on every join was half a node's CPU while a big room filled.
 func (a *app) membersLocked(r *room) []member {
 	list := make([]member, 0, len(r.members))
 	for _, m := range r.members {
@@ -268,10 +271,35 @@ func (a *app) membersLocked(r *room) []member {
 	for _, ro := range r.remote {
 		list = append(list, ro.members...)
 	}
-	slices.SortFunc(list, func(x, y member) int {
-		return cmp.Or(cmp.Compare(x.Name, y.Name), cmp.Compare(x.ID, y.ID))
-	})
 	return list
+}
+
+// presenceDeltaLocked is the update for the members touched since the
+// last one: each is in joined if in the room now, else in left. A
+// member who came and went in between is in left, so a joiner whose
+// snapshot caught them in the room drops them too.
+func presenceDeltaLocked(r *room) presenceMessage {
+	now := make(map[string]string, len(r.members))
+	for _, m := range r.members {
+		now[m.ID] = m.Name
+	}
+	for _, ro := range r.remote {
+		for _, m := range ro.members {
+			now[m.ID] = m.Name
+		}
+	}
+	p := presenceMessage{Type: "presence", Room: r.name, Joined: []member{}, Left: []string{}}
+	for id := range r.touched {
+		if name, ok := now[id]; ok {
+			p.Joined = append(p.Joined, member{ID: id, Name: name})
+		} else {
+			p.Left = append(p.Left, id)
+		}
+	}
+	clear(r.touched)
+	slices.SortFunc(p.Joined, func(x, y member) int { return cmp.Compare(x.ID, y.ID) })
+	slices.Sort(p.Left)
+	return p
 }
 
 // localMembersLocked is this node's roster of the room.
@@ -283,9 +311,20 @@ func localMembersLocked(r *room) []member {
 	return list
 }
 
-// presenceSoonLocked sends the room's member list to its members here
-// after the coalescing delay, once however many changes come meanwhile;
-// with announce, it also announces this node's roster to the others.
+// changedLocked records that the members with ids joined or left and
+// schedules the update; own says the change is this node's, to be
+// announced to the others.
+func (a *app) changedLocked(r *room, own bool, ids ...string) {
+	for _, id := range ids {
+		r.touched[id] = struct{}{}
+	}
+	a.presenceSoonLocked(r, own)
+}
+
+// presenceSoonLocked sends the room's member-list changes to its members
+// here after the coalescing delay, once however many changes come
+// meanwhile; with announce, it also announces this node's roster to the
+// others.
 func (a *app) presenceSoonLocked(r *room, announce bool) {
 	r.announce = r.announce || announce
 	if r.presence != nil {
@@ -301,10 +340,12 @@ func (a *app) presenceNow(r *room) {
 		a.mu.Unlock()
 		return
 	}
-	// Cleared before the list is taken: a change from now on arms a new
-	// update instead of being lost behind this one.
+	// Cleared before the changes are taken: a change from now on arms a
+	// new update instead of being lost behind this one.
 	r.presence = nil
-	a.srv.Publish(topic(r.name), shoal.Text, mustJSON(presenceMessage{"presence", r.name, a.membersLocked(r)}))
+	if len(r.touched) > 0 {
+		a.srv.Publish(topic(r.name), shoal.Text, mustJSON(presenceDeltaLocked(r)))
+	}
 	announce, version, local := r.announce, r.version, localMembersLocked(r)
 	r.announce = false
 	a.mu.Unlock()

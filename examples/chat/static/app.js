@@ -145,7 +145,7 @@ function onJoined(m) {
   state.connRoom = state.current.room;
   state.attempt = 0; // a successful join resets the backoff
   state.you = str(m.you);
-  state.members = members(m.members);
+  state.members = members(m);
   remember(state.current);
   if (state.errorKind === 'connection') hideError();
 
@@ -198,15 +198,25 @@ function onMessage(m) {
 }
 
 // Join/leave notices are derived by diffing the old and new member lists.
-// Entries are told apart by id, so two users of one name are two members.
+// A presence update lists the members whose presence changed: those in
+// the room now (joined) and those not (left), by id, so two users of one
+// name are two members. Applying it twice, or to a list that already
+// has some of it (a "joined" that came in between), changes nothing.
 function onPresence(m) {
   if (!inCurrentRoom(m) || !canSay()) return; // stale, or mid-switch: "joined" brings the list
-  const next = members(m.members);
-  const before = new Set(state.members.map((e) => e.id));
-  const after = new Set(next.map((e) => e.id));
-  for (const e of next) if (!before.has(e.id)) addSystem(`${e.name} joined`);
-  for (const e of state.members) if (!after.has(e.id)) addSystem(`${e.name} left`);
-  state.members = next;
+  const byId = new Map(state.members.map((e) => [e.id, e]));
+  for (const e of Array.isArray(m.joined) ? m.joined : []) {
+    if (!e || typeof e.id !== 'string' || typeof e.name !== 'string') continue;
+    if (!byId.has(e.id)) addSystem(`${e.name} joined`);
+    byId.set(e.id, { id: e.id, name: e.name });
+  }
+  for (const id of Array.isArray(m.left) ? m.left : []) {
+    const e = byId.get(id);
+    if (!e) continue;
+    byId.delete(id);
+    addSystem(`${e.name} left`);
+  }
+  state.members = [...byId.values()];
   renderMembers();
 }
 
@@ -323,9 +333,13 @@ function leaveToJoinForm() {
 // ---- small helpers ----------------------------------------------------------
 
 const str = (v) => (typeof v === 'string' ? v : '');
-const members = (v) => (Array.isArray(v)
-  ? v.filter((e) => e && typeof e.id === 'string' && typeof e.name === 'string').map((e) => ({ id: e.id, name: e.name }))
-  : []);
+// The member list of a "joined": names, and their ids in the same order.
+function members(m) {
+  const names = Array.isArray(m.members) ? m.members : [];
+  const ids = Array.isArray(m.ids) ? m.ids : [];
+  return names.map((name, i) => ({ name: str(name), id: typeof ids[i] === 'string' ? ids[i] : `#${i}` }))
+    .filter((e) => e.name);
+}
 const pad = (n) => String(n).padStart(2, '0');
 
 // localStorage keeps the last nickname and room for the form of any new
