@@ -131,6 +131,7 @@ type app struct {
 	mu           sync.Mutex
 	rooms        map[string]*room // rooms with members on this node
 	historyBytes int              // memory the rooms' histories hold
+	versions     uint64           // roster versions handed out, all rooms
 }
 
 func newApp(cfg config, node string) *app {

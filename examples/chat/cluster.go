@@ -16,9 +16,10 @@ import (
 // so one node's outdated view cannot overwrite another's.
 //
 //   - chat.roster.<room>: a node's members of a room, with a version
-//     that the node bumps on every change. A receiver keeps, per node,
-//     the roster with the highest version: a stale one (published late,
-//     or buffered through an outage and replayed) is ignored.
+//     from a counter the node bumps on every change in any room (so it
+//     grows across a room's closing and reopening). A receiver keeps, per
+//     node, the roster with the highest version: a stale one (published
+//     late, or buffered through an outage and replayed) is ignored.
 //   - Every roster is announced when it changes and again every
 //     rosterEvery; one not heard of for rosterTTL is dropped, so the
 //     members of a node that died disappear.

@@ -433,3 +433,25 @@ func TestRestartKeepsHistory(t *testing.T) {
 		}
 	}
 }
+
+// TestRoomReopenedSeenOnOtherNode: a room that closes on a node (its last
+// member there left) and opens again is announced with a newer roster
+// than the one that said it was empty, so the other node shows the
+// returning member at once, not when a refresh or an expiry comes round
+// (here an hour away).
+func TestRoomReopenedSeenOnOtherNode(t *testing.T) {
+	n := startNATS(t)
+	tm := fastTiming
+	tm.rosterEvery, tm.rosterTTL = time.Hour, time.Hour
+	a := startWith(t, config{addr: "127.0.0.1:0", nats: n.url(), timing: tm})
+	b := startWith(t, config{addr: "127.0.0.1:0", nats: n.url(), timing: tm})
+	bob := connect(t, b)
+	bob.join("lobby", "bob")
+	for range 3 {
+		alice := connect(t, a)
+		alice.join("lobby", "alice")
+		bob.await("presence", members("alice", "bob"))
+		alice.c.Close()
+		bob.await("presence", members("bob"))
+	}
+}

@@ -37,7 +37,7 @@ type room struct {
 	history  []entry                // newest messages, by sequence
 	bytes    int                    // memory history holds (entryCost)
 	lastSeq  uint64                 // newest sequence seen for the room
-	version  uint64                 // of this node's roster of the room
+	version  uint64                 // of this node's roster of the room (a.versions)
 	remote   map[string]*roster     // other nodes' rosters, by node id
 	presence *time.Timer            // pending member-list update
 	touched  map[string]struct{}    // ids whose presence changed since the last
@@ -91,7 +91,8 @@ func (a *app) join(c *shoal.Conn, s *session, roomName, name string) {
 		a.rooms[roomName] = r
 	}
 	r.members[c] = member{ID: s.id, Name: name}
-	r.version++
+	a.versions++
+	r.version = a.versions
 	s.name, s.room = name, roomName
 	if r.ready {
 		a.welcomeLocked(c, r)
@@ -135,7 +136,10 @@ func (a *app) leave(c *shoal.Conn, s *session) {
 	}
 	delete(r.members, c)
 	r.waiting = slices.DeleteFunc(r.waiting, func(w *shoal.Conn) bool { return w == c })
-	r.version++
+	// From one counter for all rooms: a room that closes here and opens
+	// again must announce versions above the empty roster's.
+	a.versions++
+	r.version = a.versions
 	closed, version := len(r.members) == 0, r.version
 	if closed {
 		a.closeLocked(r)
