@@ -6,7 +6,7 @@ import (
 )
 
 func TestFDTable(t *testing.T) {
-	var tab fdTable
+	var tab fdTable[Conn]
 	conns := map[int]*Conn{}
 	// fds spread over several pages, with holes and a far one.
 	for _, fd := range []int{3, 4, 511, 512, 1000, 1023, 1024, 70000} {

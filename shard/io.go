@@ -29,9 +29,10 @@ func (s *Shard) newConn(fd int, remote netip.AddrPort, start conn.State) *Conn {
 
 // register makes c the shard's: epoll interest, the fd table, its first
 // deadline; an upgraded conn gets its Open mail, its reply queued first
-// and the bytes read ahead. If it cannot (shutting down, epoll full) the
-// socket is closed with nothing written.
-func (s *Shard) register(c *Conn, ahead, reply *bufpool.Buf, topics []string) {
+// and the bytes read ahead; a TLS conn (sec) then reads what crypto/tls
+// holds already. If it cannot (shutting down, epoll full) the socket is
+// closed with nothing written.
+func (s *Shard) register(c *Conn, ahead, reply *bufpool.Buf, topics []string, sec *secure) {
 	fd := int(c.fd)
 	err := conn.ErrClosed
 	if !s.shutting {
@@ -62,11 +63,14 @@ func (s *Shard) register(c *Conn, ahead, reply *bufpool.Buf, topics []string) {
 	}
 	c.interest = reactor.Readable
 	s.conns.set(fd, c)
+	if sec != nil {
+		s.registerTLS(c, sec)
+	}
 	s.stats.open.Add(1)
 	s.clock()
 	c.lastRead = s.stampNow()
 	if c.State() == conn.StateHandshake {
-		c.closeAt = s.deadline(s.cfg.HandshakeTimeout)
+		c.closeAt = s.handshakeDeadline(sec)
 	} else {
 		s.stats.handshakes.Add(1)
 		s.opened(c)
@@ -79,6 +83,9 @@ func (s *Shard) register(c *Conn, ahead, reply *bufpool.Buf, topics []string) {
 	if ahead != nil {
 		s.input(c, ahead.B)
 		ahead.Release()
+	}
+	if sec != nil && !c.Closed() {
+		s.adoptedTLS(c, sec)
 	}
 }
 
@@ -133,7 +140,7 @@ func (s *Shard) accept(lfd int) {
 			}
 			return
 		}
-		s.register(s.newConn(fd, remote, conn.StateHandshake), nil, nil, nil)
+		s.register(s.newConn(fd, remote, conn.StateHandshake), nil, nil, nil, nil)
 	}
 }
 
@@ -181,6 +188,10 @@ func (s *Shard) read(c *Conn) {
 			c.detached = true
 			s.poller.Remove(int(c.fd))
 		}
+		return
+	}
+	if sec := s.secureOf(c); sec != nil {
+		s.readTLS(c, sec)
 		return
 	}
 	k := c.StashLen()
@@ -260,6 +271,9 @@ func (s *Shard) drainDone(c *Conn) {
 	if c.State() != conn.StateDraining || c.HasOutput() || c.writeShut || c.ClosePending() {
 		return
 	}
+	if sec := s.secureOf(c); sec != nil && !s.tlsDrained(c, sec) {
+		return
+	}
 	if c.CloseComplete() {
 		s.finish(c, nil)
 		return
@@ -322,25 +336,14 @@ func (s *Shard) flushDirty() {
 // flush writes c's queue with as few writev calls as the kernel allows;
 // what it will not take now waits for EPOLLOUT.
 func (s *Shard) flush(c *Conn) {
-	written := 0
-	for c.HasOutput() {
-		c.Gather(&s.vec)
-		want := s.vec.Len()
-		n, err := s.vec.Writev(int(c.fd))
-		s.vec.Reset()
-		if err != nil {
-			if reactor.IsAgain(err) {
-				break
-			}
-			s.finish(c, conn.ErrPeerGone)
-			return
-		}
-		c.Written(n)
-		written += n
-		s.stats.bytesOut.Add(uint64(n))
-		if n < want {
-			break
-		}
+	var written int
+	if sec := s.secureOf(c); sec != nil {
+		written = s.writeTLS(c, sec)
+	} else {
+		written = s.writePlain(c)
+	}
+	if c.Closed() {
+		return
 	}
 	s.account(c)
 	s.watchOutput(c, written)
@@ -350,11 +353,35 @@ func (s *Shard) flush(c *Conn) {
 		s.resumes = append(s.resumes, c)
 	}
 	ev := c.interest &^ reactor.Writable
-	if c.HasOutput() {
+	if s.hasOutput(c) {
 		ev |= reactor.Writable
 	}
 	s.setInterest(c, ev)
 	s.drainDone(c)
+}
+
+// writePlain writes c's queue and returns how many bytes the kernel took.
+func (s *Shard) writePlain(c *Conn) int {
+	written := 0
+	for c.HasOutput() {
+		c.Gather(&s.vec)
+		want := s.vec.Len()
+		n, err := s.vec.Writev(int(c.fd))
+		s.vec.Reset()
+		if err != nil {
+			if !reactor.IsAgain(err) {
+				s.finish(c, conn.ErrPeerGone)
+			}
+			break
+		}
+		c.Written(n)
+		written += n
+		s.stats.bytesOut.Add(uint64(n))
+		if n < want {
+			break
+		}
+	}
+	return written
 }
 
 // finish closes c's socket and ends it: buffers released, stats counted,
@@ -369,6 +396,7 @@ func (s *Shard) finish(c *Conn, err error) {
 	}
 	reactor.Close(fd)
 	s.conns.set(fd, nil)
+	s.dropTLS(c)
 	s.wheel.Stop(&c.timer)
 	s.unsubscribeAll(c)
 	c.ending.Store(true)

@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"crypto/tls"
 	"errors"
 	"net/netip"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"github.com/shoalws/shoal/conn"
 	"github.com/shoalws/shoal/internal/bufpool"
 	"github.com/shoalws/shoal/internal/timewheel"
+	"github.com/shoalws/shoal/internal/tlsio"
 	"github.com/shoalws/shoal/mailbox"
 	"github.com/shoalws/shoal/reactor"
 )
@@ -147,6 +149,7 @@ type command struct {
 	// publish: the message compressed once, for the conns that share
 	// compressed frames; nil if it was not compressed
 	deflated *bufpool.Buf
+	sec      *secure // adopt: the TLS state, nil for a plain conn
 }
 
 // A shard writes before it has applied all its posted commands once at
@@ -182,7 +185,7 @@ type Shard struct {
 	stopped bool    // Run has returned; posts are refused
 
 	// owned by the shard thread
-	conns     fdTable
+	conns     fdTable[Conn]
 	topics    map[string]*subscribers
 	listeners []*Listener
 	listenOff int64 // clock until which accepting is paused (EMFILE)
@@ -195,8 +198,9 @@ type Shard struct {
 	retrying  []*Conn
 	trimAt    int64 // clock of the next node-cache trim
 	now       int64
-	cur       *Conn // the conn whose Input is running, for the Sink calls
-	unflushed int   // frames queued since the last flushDirty
+	cur       *Conn     // the conn whose Input is running, for the Sink calls
+	unflushed int       // frames queued since the last flushDirty
+	tls       *tlsShard // nil until the shard's first TLS conn
 	shutting  bool
 	exit      bool // the server saw every OnClose: Run may return
 
@@ -330,6 +334,16 @@ type Adoption struct {
 	Topics []string
 	// Setup runs on the new Conn before the shard sees it.
 	Setup func(*Conn)
+	// TLS, for a wss:// connection, is its tls.Conn, handshake done, on
+	// Transport, which the caller detached from the Go socket FD was
+	// taken from (see DESIGN.md, "TLS"). Records crypto/tls already read
+	// and not yet returned are read on adoption, after Ahead (plaintext
+	// read past the HTTP handshake); Reply is sealed. A connection still
+	// to send its WebSocket handshake must finish it within
+	// HandshakeTimeout of Begun, when its TLS handshake began.
+	TLS       *tls.Conn
+	Transport *tlsio.Transport
+	Begun     time.Time
 }
 
 // Adopt registers a socket the shard is to own from now on. On error the
@@ -343,6 +357,9 @@ func (s *Shard) Adopt(a *Adoption) (*Conn, error) {
 		s.cfg.Registry.acquire(t, s.id)
 	}
 	cmd := command{kind: cmdAdopt, c: c, buf: copied(a.Ahead), reply: copied(a.Reply), topics: a.Topics}
+	if a.TLS != nil {
+		cmd.sec = s.newSecure(a)
+	}
 	if err := s.post(cmd); err != nil {
 		s.discard(&cmd)
 		return nil, err
@@ -401,6 +418,7 @@ func (s *Shard) Flush() (time.Duration, bool) {
 	s.flushDirty()
 	s.resumeDrained()
 	s.trimCaches()
+	s.trimIdle()
 	if s.shutting && s.stats.open.Load() == 0 {
 		select {
 		case <-s.drained:
@@ -422,6 +440,9 @@ func (s *Shard) Flush() (time.Duration, bool) {
 	}
 	if s.listenOff > 0 {
 		timeout = atMost(timeout, 100*time.Millisecond)
+	}
+	if d, ok := s.nextTrimIn(); ok {
+		timeout = atMost(timeout, d)
 	}
 	return timeout, false
 }
@@ -504,7 +525,7 @@ func (s *Shard) apply(cmd *command) {
 			s.after(c)
 		}
 	case cmdAdopt:
-		s.register(c, cmd.buf, cmd.reply, cmd.topics)
+		s.register(c, cmd.buf, cmd.reply, cmd.topics, cmd.sec)
 	case cmdListen:
 		s.addListener(cmd.ln)
 	case cmdShutdown:

@@ -105,7 +105,7 @@ func (s *Shard) watchInput(c *Conn) {
 // watchOutput starts, moves or ends the write-stall wait after a flush
 // that wrote n bytes.
 func (s *Shard) watchOutput(c *Conn, n int) {
-	if !c.HasOutput() {
+	if !s.hasOutput(c) {
 		c.stallAt = 0
 		return
 	}
