@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -28,7 +29,8 @@ type session struct {
 	name     string // variant name in messages, "" for a case's only connection
 	addr     string
 	path     string
-	deadline time.Time // of the whole case: every dial, read and write stops there
+	tls      *tls.Config // nil: plain TCP
+	deadline time.Time   // of the whole case: every dial, read and write stops there
 
 	conn net.Conn
 	rd   *bufio.Reader
@@ -56,8 +58,15 @@ func (s *session) dial() {
 	s.t.Helper()
 	ctx, cancel := context.WithDeadline(context.Background(), s.deadline)
 	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", s.addr)
+	var conn net.Conn
+	var err error
+	if s.tls != nil {
+		d := tls.Dialer{Config: s.tls}
+		conn, err = d.DialContext(ctx, "tcp", s.addr)
+	} else {
+		var d net.Dialer
+		conn, err = d.DialContext(ctx, "tcp", s.addr)
+	}
 	if err != nil {
 		s.fatalf("dial: %v", err)
 	}

@@ -8,10 +8,12 @@
 //
 // The server under test echoes every text and binary message exactly as
 // received, takes messages up to 16 MiB and fails connections with the
-// RFC's close codes. The suite's own client dials TCP, does the opening
-// handshake with package codec, and sends hand-made frames, each masked
-// with a fresh random key, in one write, a write per frame, or chops of a
-// few bytes ("octet-wise"), as Autobahn does.
+// RFC's close codes. The suite's own client dials TCP (or TLS, with
+// Options.TLS: the same cases over wss://), does the opening handshake
+// with package codec, and sends hand-made frames, each masked with a
+// fresh random key, in one write, a write per frame, or chops of a few
+// bytes ("octet-wise"), as Autobahn does. Over TLS each write is a
+// record of its own, so octet-wise means one-byte records.
 //
 // What it accepts:
 //

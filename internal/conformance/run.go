@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"crypto/tls"
 	"net"
 	"slices"
 	"strings"
@@ -27,6 +28,9 @@ type Options struct {
 	// Only, if set, runs just the cases whose id starts with one of these
 	// prefixes (whole id components, as for Skip).
 	Only []string
+	// TLS, if set, runs the suite over TLS (wss://) with this client
+	// configuration.
+	TLS *tls.Config
 }
 
 // Case is one conformance case.
@@ -93,7 +97,7 @@ func runCase(t *testing.T, c Case, addr string, opts Options) {
 	if reason, ok := skipReason(c.ID, opts.Skip); ok {
 		t.Skip(reason)
 	}
-	s := &session{t: t, addr: addr, path: opts.Path, deadline: time.Now().Add(opts.Timeout)}
+	s := &session{t: t, addr: addr, path: opts.Path, tls: opts.TLS, deadline: time.Now().Add(opts.Timeout)}
 	defer s.finish()
 	c.run(s)
 }
@@ -102,7 +106,7 @@ func runCase(t *testing.T, c Case, addr string, opts Options) {
 // when no WebSocket server answers at addr.
 func preflight(t *testing.T, addr string, opts Options) {
 	t.Helper()
-	s := &session{t: t, name: "preflight", addr: addr, path: opts.Path, deadline: time.Now().Add(opts.Timeout)}
+	s := &session{t: t, name: "preflight", addr: addr, path: opts.Path, tls: opts.TLS, deadline: time.Now().Add(opts.Timeout)}
 	defer s.finish()
 	s.dial()
 	s.closeNormally()
@@ -124,7 +128,7 @@ func slow(run func(*session)) func(*session) {
 // for cases that try the same payload several ways.
 func (s *session) variant(name string, f func(s *session)) {
 	s.t.Helper()
-	v := &session{t: s.t, name: name, addr: s.addr, path: s.path, deadline: s.deadline}
+	v := &session{t: s.t, name: name, addr: s.addr, path: s.path, tls: s.tls, deadline: s.deadline}
 	defer v.finish()
 	f(v)
 }

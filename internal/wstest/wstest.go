@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/flate"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -38,8 +39,24 @@ func Dial(addr, target string, header ...codec.HeaderField) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	return Handshake(nc, addr, target, header...)
+}
+
+// DialTLS is Dial over TLS with config (wss://).
+func DialTLS(addr, target string, config *tls.Config, header ...codec.HeaderField) (*Client, error) {
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second}, Config: config}
+	nc, err := d.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return Handshake(nc, addr, target, header...)
+}
+
+// Handshake completes the opening handshake on a connection the caller
+// opened, as Dial does; nc is closed if it fails.
+func Handshake(nc net.Conn, host, target string, header ...codec.HeaderField) (*Client, error) {
 	c := &Client{Conn: nc, r: bufio.NewReaderSize(nc, 64<<10), Timeout: 5 * time.Second}
-	if err := c.handshake(addr, target, nil, header); err != nil {
+	if err := c.handshake(host, target, nil, header); err != nil {
 		nc.Close()
 		return nil, err
 	}
