@@ -1,6 +1,8 @@
 package shoal_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"os"
@@ -20,6 +22,11 @@ import (
 // parent talks to it over stdin and stdout, one line at a time.
 
 const clientProcessEnv = "SHOAL_TEST_CLIENT_PROCESS"
+
+// clientTLSEnv, if set in the parent's environment when it spawns the
+// client process, names a CA certificate file: the clients dial wss://
+// and trust that CA alone.
+const clientTLSEnv = "SHOAL_TEST_CLIENT_TLS_CA"
 
 // spawnClients starts a client process holding n connections to addr.
 // mode says what they do:
@@ -51,9 +58,21 @@ func runClientProcess() int {
 	f := strings.Fields(os.Getenv(clientProcessEnv))
 	addr := f[0]
 	n, _ := strconv.Atoi(f[1])
+	dial := func() (*wstest.Client, error) { return wstest.Dial(addr, "/") }
+	if caFile := os.Getenv(clientTLSEnv); caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			fmt.Println("error:", err)
+			return 1
+		}
+		roots := x509.NewCertPool()
+		roots.AppendCertsFromPEM(pem)
+		cfg := &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}
+		dial = func() (*wstest.Client, error) { return wstest.DialTLS(addr, "/", cfg) }
+	}
 	conns := make([]*wstest.Client, 0, n)
 	for i := 0; i < n; i++ {
-		c, err := wstest.Dial(addr, "/")
+		c, err := dial()
 		if err != nil {
 			fmt.Println("error: dial:", err)
 			return 1

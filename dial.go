@@ -3,6 +3,7 @@ package shoal
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/shoalws/shoal/codec"
 	"github.com/shoalws/shoal/conn"
+	"github.com/shoalws/shoal/internal/tlsio"
 	"github.com/shoalws/shoal/shard"
 )
 
@@ -31,29 +33,40 @@ type DialOptions struct {
 	// Topics are subscribed before the connection opens (see
 	// UpgradeOptions.Topics).
 	Topics []string
+	// TLS configures wss:// connections; nil means the defaults (the
+	// system's roots). ServerName defaults to the URL's host, and
+	// NextProtos is set to HTTP/1.1.
+	TLS *tls.Config
 }
 
 // ErrUnsupportedURL is returned by Dial for a URL it cannot dial.
-var ErrUnsupportedURL = errors.New("shoal: Dial needs a ws:// URL (terminate TLS outside shoal)")
+var ErrUnsupportedURL = errors.New("shoal: Dial needs a ws:// or wss:// URL")
 
 // Dial opens a client connection to a WebSocket server at rawURL
-// ("ws://host:port/path?query") and hands it to one of s's shards: from
-// then on it is served like every other connection, with no goroutine of
-// its own, and its messages reach Config.Handler (OnOpen first). The TCP
-// connect and the opening handshake run on the caller's goroutine,
-// bounded by ctx and Config.HandshakeTimeout; a refused handshake
-// returns an error wrapping codec.ErrBadStatus and the like.
+// ("ws://host:port/path?query", or "wss://" over TLS with opts.TLS) and
+// hands it to one of s's shards: from then on it is served like every
+// other connection, with no goroutine of its own (over TLS too: the
+// shard decrypts and encrypts), and its messages reach Config.Handler
+// (OnOpen first). The TCP connect and the TLS and opening handshakes run
+// on the caller's goroutine, bounded by ctx and Config.HandshakeTimeout;
+// a refused handshake returns an error wrapping codec.ErrBadStatus and
+// the like.
 func (s *Server) Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, error) {
 	if opts == nil {
 		opts = &DialOptions{}
 	}
 	u, err := url.Parse(rawURL)
-	if err != nil || u.Scheme != "ws" || u.Host == "" {
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
 		return nil, ErrUnsupportedURL
 	}
+	secure := u.Scheme == "wss"
 	host := u.Host
 	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), "80")
+		port := "80"
+		if secure {
+			port = "443"
+		}
+		host = net.JoinHostPort(u.Hostname(), port)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.HandshakeTimeout)
 	defer cancel()
@@ -65,18 +78,32 @@ func (s *Server) Dial(ctx context.Context, rawURL string, opts *DialOptions) (*C
 	if dl, ok := ctx.Deadline(); ok {
 		nc.SetDeadline(dl)
 	}
+	// Over TLS, the handshakes run on a transport that is detached from
+	// the Go socket once they are done (see handOverTLS).
+	hc := nc
+	var tc *tls.Conn
+	var tr *tlsio.Transport
+	if secure {
+		tr = tlsio.NewTransport(nc)
+		tc = tls.Client(tr, clientTLS(opts.TLS, u.Hostname()))
+		if err := tc.Handshake(); err != nil { // bounded by nc's deadline
+			nc.Close()
+			return nil, err
+		}
+		hc = tc
+	}
 	var offer *codec.DeflateParams
 	if s.cfg.Compression.Enabled {
 		offer = s.cfg.Compression.offer()
 	}
-	hs, err := clientHandshake(nc, u, opts, offer)
+	hs, err := clientHandshake(hc, u, opts, offer)
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
 	protocol, ahead := hs.protocol, hs.ahead
 	nc.SetDeadline(time.Time{})
-	sc, err := s.handOver(nc, &shard.Adoption{Start: conn.StateOpen, Ahead: ahead, Topics: opts.Topics, Setup: func(sc *shard.Conn) {
+	a := &shard.Adoption{Start: conn.StateOpen, Ahead: ahead, Topics: opts.Topics, Setup: func(sc *shard.Conn) {
 		sc.SetClient()
 		if hs.deflate != nil {
 			sc.SetDeflate(s.cfg.Compression.params(*hs.deflate, codec.RoleClient))
@@ -86,7 +113,13 @@ func (s *Server) Dial(ctx context.Context, rawURL string, opts *DialOptions) (*C
 		if opts.Value != nil {
 			h.SetValue(opts.Value)
 		}
-	}})
+	}}
+	var sc *shard.Conn
+	if secure {
+		sc, err = s.handOverTLS(tc, tr, a)
+	} else {
+		sc, err = s.handOver(nc, a)
+	}
 	if err != nil {
 		return nil, err
 	}

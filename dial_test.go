@@ -127,7 +127,7 @@ func TestDialSubscriberGetsMaskedFrames(t *testing.T) {
 func TestDialErrors(t *testing.T) {
 	client, _ := start(t, shoal.Config{Handler: newCollector()})
 	ctx := context.Background()
-	for _, u := range []string{"http://example.com/", "wss://127.0.0.1:1/", "ws:///nohost", "::"} {
+	for _, u := range []string{"http://example.com/", "wss:///nohost", "ws:///nohost", "::"} {
 		if _, err := client.Dial(ctx, u, nil); !errors.Is(err, shoal.ErrUnsupportedURL) {
 			t.Errorf("Dial(%q) = %v, want ErrUnsupportedURL", u, err)
 		}

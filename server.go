@@ -2,6 +2,7 @@ package shoal
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -126,6 +127,19 @@ type Config struct {
 	// Broker carries published messages to the other nodes of a cluster.
 	// Nil: this process only.
 	Broker Broker
+
+	// TLS, if set, makes ListenAndServe, Listen and Serve speak wss://:
+	// the TLS handshake runs on a short-lived goroutine, within
+	// HandshakeTimeout, then the shards decrypt and encrypt the
+	// connection's records; no goroutine stays with it. TLS 1.2 and 1.3,
+	// SNI and GetCertificate (autocert) work as with net/http; the
+	// application protocol is HTTP/1.1 ("h2" is dropped from NextProtos).
+	// For pages and WebSockets on one https port, see NewTLSListener.
+	TLS *tls.Config
+	// MaxTLSHandshakes bounds the TLS handshakes in progress at once;
+	// more connections wait in the listen backlog until one ends. Default
+	// DefaultMaxTLSHandshakes.
+	MaxTLSHandshakes int
 }
 
 // Server serves WebSocket connections on a set of shards. Its methods are
@@ -142,6 +156,10 @@ type Server struct {
 	owed     atomic.Int64  // Close mails owed to the handler
 	registry *shard.Registry
 
+	tlsConfig          *tls.Config // Config.TLS as served (see serverTLS); nil: plain
+	handshakes         *handshakes // TLS handshakes in progress
+	tlsHandshakeErrors atomic.Uint64
+
 	mu        sync.Mutex
 	closing   bool          // under mu, with listeners
 	closed    atomic.Bool   // closing, read without mu by every Publish
@@ -157,6 +175,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, done: make(chan struct{})}
 	s.setDefaults()
+	if cfg.TLS != nil {
+		s.tlsConfig = serverTLS(cfg.TLS)
+	}
+	s.handshakes = newHandshakes(s.cfg.MaxTLSHandshakes)
 	s.registry = shard.NewRegistry(s.cfg.Shards)
 	s.requests = make([]Request, s.cfg.Shards)
 	s.partial = conn.NewBudget(s.cfg.MaxPartialBytes)
@@ -258,6 +280,9 @@ func (s *Server) setDefaults() {
 	}
 	if c.CloseTimeout <= 0 {
 		c.CloseTimeout = shard.DefaultCloseTimeout
+	}
+	if c.MaxTLSHandshakes <= 0 {
+		c.MaxTLSHandshakes = DefaultMaxTLSHandshakes
 	}
 }
 
@@ -388,6 +413,9 @@ func (s *Server) Listen() (net.Addr, error) {
 	if s.closing {
 		return nil, ErrServerClosed
 	}
+	if s.tlsConfig != nil {
+		return s.listenTLS()
+	}
 	first, err := reactor.Listen(s.cfg.Addr, s.cfg.ReusePort, 0)
 	if err != nil {
 		return nil, fmt.Errorf("shoal: listen on %s: %w", s.cfg.Addr, err)
@@ -433,7 +461,7 @@ func (s *Server) ListenAndServe() error {
 
 // Serve accepts connections from l and hands each to a shard, which runs
 // the handshake; it returns ErrServerClosed after Shutdown. l must yield
-// TCP connections (not TLS: terminate TLS in front of shoal).
+// TCP connections; with Config.TLS, Serve does the TLS itself.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	if s.closing {
@@ -442,23 +470,16 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 	s.listeners = append(s.listeners, l)
 	s.mu.Unlock()
+	if s.tlsConfig != nil {
+		return s.serveTLS(l)
+	}
 	for {
 		nc, err := l.Accept()
 		if err != nil {
-			select {
-			case <-s.done:
-				return ErrServerClosed
-			default:
+			if retry, err := s.acceptFailed(err); !retry {
+				return err
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			return err
+			continue
 		}
 		s.handOver(nc, &shard.Adoption{Start: conn.StateHandshake})
 	}
@@ -504,6 +525,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		l.Close()
 	}
 	s.mu.Unlock()
+	s.handshakes.closeAll()
 
 	for _, sh := range s.shards {
 		sh.Shutdown()

@@ -6,7 +6,7 @@ import "github.com/shoalws/shoal/shard"
 type Stats struct {
 	Conns           int64  // open now, handshaking included
 	Handshakes      uint64 // upgraded
-	HandshakeErrors uint64 // refused or timed out
+	HandshakeErrors uint64 // refused, failed (TLS included) or timed out
 	AcceptErrors    uint64
 	MessagesIn      uint64
 	MessagesOut     uint64
@@ -60,7 +60,7 @@ func (s *Server) Stats() Stats {
 		CompressBusy:    busy,
 		Conns:           snap.Open,
 		Handshakes:      snap.Handshakes,
-		HandshakeErrors: snap.HandshakeErrors,
+		HandshakeErrors: snap.HandshakeErrors + s.tlsHandshakeErrors.Load(),
 		AcceptErrors:    snap.AcceptErrors,
 		MessagesIn:      snap.MessagesIn,
 		MessagesOut:     snap.MessagesOut,

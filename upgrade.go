@@ -1,6 +1,7 @@
 package shoal
 
 import (
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/shoalws/shoal/codec"
 	"github.com/shoalws/shoal/conn"
+	"github.com/shoalws/shoal/internal/tlsio"
 	"github.com/shoalws/shoal/reactor"
 	"github.com/shoalws/shoal/shard"
 )
@@ -29,8 +31,10 @@ import (
 // served. Refusals are answered with an HTTP status and returned as
 // errors: a bad handshake gets what RFC 6455 asks for (400, 403, 426), a
 // request with a body 400, a server out of file descriptors 503 with
-// Retry-After, a connection shoal cannot take over (not a plain TCP
-// socket: TLS is terminated in front of shoal) 501.
+// Retry-After, a connection shoal cannot take over 501
+// (ErrCannotTakeOver). Over https that is one whose TLS net/http made
+// itself (http.ListenAndServeTLS): serve https with NewTLSListener, and
+// the connection, TLS included, moves to a shard.
 func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, value any) (*Conn, error) {
 	return s.UpgradeWith(w, r, &UpgradeOptions{Value: value})
 }
@@ -65,28 +69,14 @@ func (s *Server) UpgradeWith(w http.ResponseWriter, r *http.Request, opts *Upgra
 		http.Error(w, "websocket: cannot take over this connection", http.StatusInternalServerError)
 		return nil, err
 	}
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		refuse(nc, ErrCannotTakeOver)
-		return nil, ErrCannotTakeOver
-	}
 	// Bytes the client sent right after its request (its first frames)
 	// may already sit in net/http's buffer: they go with the connection.
 	var ahead []byte
 	if n := brw.Reader.Buffered(); n > 0 {
 		ahead, _ = brw.Reader.Peek(n)
 	}
-	fd, err := reactor.Detach(sc)
-	if err != nil {
-		if reactor.IsTooManyFiles(err) {
-			refuse(nc, codec.ErrOverloaded)
-			return nil, fmt.Errorf("shoal: taking over the connection: %w", err)
-		}
-		refuse(nc, &codec.HandshakeError{Status: http.StatusInternalServerError, Reason: "cannot take over the connection"})
-		return nil, err
-	}
-	c, err := s.adopt(&shard.Adoption{
-		FD: fd, Remote: remoteOf(nc), Start: conn.StateOpen, Ahead: ahead,
+	c, err := s.takeOver(nc, &shard.Adoption{
+		Start: conn.StateOpen, Ahead: ahead,
 		// The 101 is the first thing the shard writes.
 		Reply:  appendSwitching(make([]byte, 0, 256), key, protocol, deflate, w.Header()),
 		Topics: opts.Topics,
@@ -107,11 +97,50 @@ func (s *Server) UpgradeWith(w http.ResponseWriter, r *http.Request, opts *Upgra
 	return handle(c), nil
 }
 
-// ErrCannotTakeOver is returned by Upgrade for a connection that is not a
-// plain TCP socket (a TLS connection of net/http's, for instance); the
+// takeOver moves a connection hijacked from net/http to a shard, which
+// writes a.Reply (the 101) before anything else; a TLS one from
+// NewTLSListener goes with its tls.Conn. When that cannot be done the
+// client is answered with an HTTP status instead (refuse) and nc closed.
+func (s *Server) takeOver(nc net.Conn, a *shard.Adoption) (*shard.Conn, error) {
+	tc, isTLS := nc.(*tls.Conn)
+	var tr *tlsio.Transport
+	raw := nc
+	if isTLS {
+		var ok bool
+		if tr, ok = adoptable(tc); !ok {
+			refuse(nc, ErrCannotTakeOver)
+			return nil, ErrCannotTakeOver
+		}
+		raw = tr.NetConn()
+	}
+	sc, ok := raw.(syscall.Conn)
+	if !ok {
+		refuse(nc, ErrCannotTakeOver)
+		return nil, ErrCannotTakeOver
+	}
+	fd, err := reactor.Detach(sc)
+	if err != nil {
+		if reactor.IsTooManyFiles(err) {
+			refuse(nc, codec.ErrOverloaded)
+			return nil, fmt.Errorf("shoal: taking over the connection: %w", err)
+		}
+		refuse(nc, &codec.HandshakeError{Status: http.StatusInternalServerError, Reason: "cannot take over the connection"})
+		return nil, err
+	}
+	a.FD, a.Remote = fd, remoteOf(raw)
+	if isTLS {
+		tr.Detach()
+		a.TLS, a.Transport, a.Begun = tc, tr, time.Now()
+	}
+	return s.adopt(a)
+}
+
+// ErrCannotTakeOver is returned by Upgrade for a connection that shoal
+// cannot move to a shard: not a plain TCP socket, nor a TLS one from
+// NewTLSListener (a TLS connection of net/http's own, for instance). The
 // client is answered 501 before any 101.
 var ErrCannotTakeOver = &codec.HandshakeError{Status: http.StatusNotImplemented,
-	Reason: "this server cannot take over a WebSocket from this connection (TLS must be terminated in front of shoal)"}
+	Reason: "this server cannot take over a WebSocket from this connection (for https, serve it with shoal.NewTLSListener)"}
 
 // refuse answers a handshake on a connection taken from net/http and
 // closes it.

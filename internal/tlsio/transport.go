@@ -59,6 +59,9 @@ func (t *Transport) Detach() net.Conn {
 	return nc
 }
 
+// NetConn returns the Go connection, nil once detached.
+func (t *Transport) NetConn() net.Conn { return t.nc }
+
 // Detached reports whether Detach was called.
 func (t *Transport) Detached() bool { return t.nc == nil }
 
