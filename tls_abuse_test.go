@@ -2,6 +2,7 @@ package shoal_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -397,5 +398,101 @@ func TestTLSGoroutinesAndMemory(t *testing.T) {
 	clients.Stop()
 	if during > before+workers+4 {
 		t.Fatalf("%d goroutines with %d conns, %d before", during, conns, before)
+	}
+}
+
+// TestTLSSlowlorisAfterHandshake: a client that completes the TLS
+// handshake and then trickles its WebSocket handshake is cut off within
+// one HandshakeTimeout of connecting, both handshakes together.
+func TestTLSSlowlorisAfterHandshake(t *testing.T) {
+	const deadline = 600 * time.Millisecond
+	srv, addr := startTLS(t, shoal.Config{HandshakeTimeout: deadline})
+	bystander := dialTLS(t, addr, nil)
+	began := time.Now()
+	raw, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The TLS handshake takes half the budget: its ClientHello is late.
+	nc := tls.Client(&lateStart{Conn: raw, delay: deadline / 2}, clientTLS())
+	defer nc.Close()
+	if err := nc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	nc.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n"))
+	for {
+		nc.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if _, err := nc.Read(make([]byte, 64)); err != nil && !isTimeout(err) {
+			break
+		}
+		if _, err := nc.Write([]byte("X")); err != nil {
+			break
+		}
+		if time.Since(began) > 5*time.Second {
+			t.Fatal("slow handshake never closed")
+		}
+	}
+	if d := time.Since(began); d < deadline*9/10 || d > deadline*3/2 {
+		t.Fatalf("closed %v after connecting, deadline %v", d, deadline)
+	}
+	roundTrip(t, bystander, codec.OpText, []byte("unaffected"))
+	if srv.Stats().HandshakeErrors == 0 {
+		t.Fatal("handshake timeout not counted")
+	}
+}
+
+// lateStart delays its first write.
+type lateStart struct {
+	net.Conn
+	delay time.Duration
+	once  sync.Once
+}
+
+func (l *lateStart) Write(p []byte) (int, error) {
+	l.once.Do(func() { time.Sleep(l.delay) })
+	return l.Conn.Write(p)
+}
+
+// TestTLSShutdown: Shutdown sends close 1001 over TLS to open
+// connections, cuts handshakes in progress, and returns.
+func TestTLSShutdown(t *testing.T) {
+	srv, err := shoal.New(shoal.Config{Addr: "127.0.0.1:0", TLS: testCA.ServerConfig(), Handler: echo()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound, err := srv.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := bound.String()
+	c := dialTLS(t, addr, nil)
+	roundTrip(t, c, codec.OpText, []byte("hello"))
+	loris, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loris.Close()
+	loris.Write([]byte{22, 3, 1, 2, 0}) // half a ClientHello, then nothing
+	closed := make(chan codec.StatusCode, 1)
+	go func() {
+		f, err := c.ReadFrame()
+		if err == nil && f.Op == codec.OpClose {
+			code, _, _ := codec.ParseClose(f.Payload)
+			c.WriteFrame(codec.OpClose, true, f.Payload)
+			closed <- code
+		}
+		close(closed)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if code := <-closed; code != shoal.StatusGoingAway {
+		t.Fatalf("close %v, want 1001", code)
+	}
+	loris.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.Copy(io.Discard, loris); err != nil && isTimeout(err) {
+		t.Fatal("handshake in progress not cut by Shutdown")
 	}
 }
