@@ -9,15 +9,18 @@
 // connected client instead (encoded once, shared by all): the broadcast
 // benchmark target. With -compress it negotiates permessage-deflate with
 // clients that offer it (-takeover: context takeover both ways, with
-// windows of 1<<-window bytes).
+// windows of 1<<-window bytes). With -tls-cert and -tls-key it serves
+// wss:// (the shards encrypt and decrypt; no goroutine per connection).
 //
 //	go run ./examples/echo -addr 127.0.0.1:9001
 //	go run ./examples/echo -addr 127.0.0.1:9001 -broadcast
 //	go run ./examples/echo -addr 127.0.0.1:9001 -compress
+//	go run ./examples/echo -tls-cert cert.pem -tls-key key.pem
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"log"
 	"os"
@@ -38,7 +41,18 @@ func main() {
 	takeover := flag.Bool("takeover", false, "with -compress: keep a compression context between messages, both ways")
 	window := flag.Int("window", shoal.DefaultWindowBits, "with -takeover: window bits of each context, 8 to 15")
 	level := flag.Int("level", 1, "with -compress: compression level, 1 to 9")
+	certFile := flag.String("tls-cert", "", "serve wss:// with this certificate (PEM; with -tls-key)")
+	keyFile := flag.String("tls-key", "", "the certificate's private key (PEM)")
 	flag.Parse()
+
+	var tlsConfig *tls.Config
+	if *certFile != "" || *keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
 
 	var srv *shoal.Server
 	handler := shoal.HandlerFuncs{
@@ -67,6 +81,7 @@ func main() {
 			Enabled: *compress, Level: *level,
 			ServerContextTakeover: *takeover, ClientContextTakeover: *takeover, WindowBits: *window,
 		},
+		TLS: tlsConfig,
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -75,7 +90,11 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	log.Printf("echo: listening on ws://%s", bound)
+	scheme := "ws"
+	if tlsConfig != nil {
+		scheme = "wss"
+	}
+	log.Printf("echo: listening on %s://%s", scheme, bound)
 
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
