@@ -193,9 +193,10 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// startBrowser starts headless Chromium for the test. Its life is bound to
-// ctx, so a test that overruns browserTimeout kills it.
-func startBrowser(ctx context.Context, t *testing.T, bin string) context.Context {
+// startBrowser starts headless Chromium for the test, with extra flags if
+// any. Its life is bound to ctx, so a test that overruns browserTimeout
+// kills it.
+func startBrowser(ctx context.Context, t *testing.T, bin string, extra ...chromedp.ExecAllocatorOption) context.Context {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(bin),
 		chromedp.Headless,
@@ -213,6 +214,7 @@ func startBrowser(ctx context.Context, t *testing.T, bin string) context.Context
 		chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")),
 	)
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	browser, cancelBrowser := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() { cancelBrowser(); cancelAlloc() }) // both wait for the browser to exit

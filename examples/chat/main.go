@@ -5,6 +5,7 @@
 // nothing else is needed to run it:
 //
 //	go run ./examples/chat              # http://127.0.0.1:8080, history in ./chat-data
+//	go run ./examples/chat -tls-cert cert.pem -tls-key key.pem  # https
 //
 // Messages are kept in a NATS JetStream stream: by default a NATS server
 // embedded in the process, storing in -data; with -nats, a NATS server
@@ -16,6 +17,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -44,6 +46,9 @@ type config struct {
 	logf   func(format string, args ...any)
 	limits limits
 	timing timing
+	// tls, if set, serves the page over https and /ws over wss on addr
+	// (see loadTLS).
+	tls *tls.Config
 }
 
 // limits bound what a node holds (README.md gives the resulting memory).
@@ -104,13 +109,17 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.StringVar(&cfg.nats, "nats", "", "URL of a NATS server with JetStream shared with other chat nodes, e.g. nats://127.0.0.1:4222 (default: a NATS server embedded in this process)")
 	fs.StringVar(&cfg.data, "data", "chat-data", "directory of the embedded NATS server's message store (without -nats)")
+	certFile := fs.String("tls-cert", "", "serve https and wss with this certificate (PEM; with -tls-key)")
+	keyFile := fs.String("tls-key", "", "the certificate's private key (PEM)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("chat: unexpected arguments %q", fs.Args())
 	}
-	return cfg, nil
+	var err error
+	cfg.tls, err = loadTLS(*certFile, *keyFile)
+	return cfg, err
 }
 
 func (cfg config) withDefaults() config {
@@ -201,6 +210,9 @@ func start(cfg config) (*service, error) {
 	if s.ln, err = net.Listen("tcp", cfg.addr); err != nil {
 		return fail(err)
 	}
+	if cfg.tls != nil {
+		s.ln = shoal.NewTLSListener(s.ln, cfg.tls)
+	}
 	if a.store, err = openStore(cfg, a.node, a.deliver); err != nil {
 		return fail(err)
 	}
@@ -244,7 +256,11 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	log.Printf("chat: open http://%s", s.addr())
+	scheme := "http"
+	if cfg.tls != nil {
+		scheme = "https"
+	}
+	log.Printf("chat: open %s://%s", scheme, s.addr())
 
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
