@@ -151,5 +151,3 @@ func BenchmarkTLSPublish(b *testing.B) {
 		b.Fatalf("slow consumers in a benchmark: %+v", end)
 	}
 }
-
-
