@@ -234,6 +234,7 @@ func TestTLSUpgradeNetHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer nc.Close()
 	raw := "GET /ws HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 	nc.Write(append([]byte(raw), wstest.Build(codec.OpText, true, []byte("sent with the request"))...))

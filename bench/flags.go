@@ -18,6 +18,7 @@ type options struct {
 	out      string
 	quick    bool
 	dryRun   bool
+	tls      bool
 	st       settings
 }
 
@@ -78,6 +79,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.out, "out", "results", "directory under which each invocation writes <UTC time>/results.{md,json} and charts")
 	fs.BoolVar(&o.quick, "quick", false, "a smoke run of every setting at a small scale (flags given still apply)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the runs and how long they should take, and run nothing")
+	fs.BoolVar(&o.tls, "tls", false, "run over wss://: every library with its own TLS (crypto/tls; nbio its fork)")
 	fs.IntVar(&conns, "conns", 0, "connections of idle, echo and churn's steady echo (default 10000, 1000, 100)")
 	fs.StringVar(&sizes, "size", "", "payload bytes, comma-separated: one run each (default: echo 64,1024,16384; broadcast 64)")
 	fs.IntVar(&inflight, "inflight", 0, "messages in flight per connection, echo (default 1)")
@@ -197,7 +199,7 @@ func intList(s string) ([]int, error) {
 func (o options) jsonable() map[string]any {
 	st := o.st
 	return map[string]any{
-		"scenario": o.scenario, "libs": o.libs, "quick": o.quick,
+		"scenario": o.scenario, "libs": o.libs, "quick": o.quick, "tls": o.tls,
 		"idle_conns": st.idleConns, "echo_conns": st.echoConns, "echo_sizes": st.echoSizes,
 		"inflight": st.inflight, "echo_duration": st.echoDuration.String(),
 		"subs": st.subs, "pubs": st.pubs, "broadcast_sizes": st.bcastSizes, "rate": st.rate,

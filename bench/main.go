@@ -13,6 +13,10 @@
 //
 //	go run . -scenario echo -libs shoal,gorilla -conns 200 -size 64,1024 -duration 5s
 //	go run . -quick -libs shoal,gorilla
+//
+// With -tls every run is over wss://, each library with its TLS: a
+// throwaway CA signs the certificate the peers serve, and the load's
+// connections trust it alone.
 package main
 
 import (
@@ -51,6 +55,9 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	for i := range specs {
+		specs[i].TLS = o.tls
+	}
 	typical, worst := estimate(specs, len(o.libs))
 	log.Printf("%d runs × %d libraries: about %v, at most %v",
 		len(specs), len(o.libs), typical.Round(time.Second), worst.Round(time.Second))
@@ -72,6 +79,12 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	e := env{bins: bins}
+	if o.tls {
+		if e.wss, err = newWSS(tmp); err != nil {
+			return err
+		}
+	}
 	rep := report{
 		Machine: readMachine(bins, o.libs),
 		// How to run it again: the runner is normally run with go run.
@@ -85,7 +98,7 @@ func run(ctx context.Context, o options) error {
 		for _, lib := range o.libs {
 			n++
 			log.Printf("[%d/%d %v] %s: %s", n, len(specs)*len(o.libs), time.Since(began).Round(time.Second), s.title(), lib)
-			r := runLib(ctx, bins, lib, s)
+			r := runLib(ctx, e, lib, s)
 			log.Printf("    %s", progress(s, r))
 			res.Rows = append(res.Rows, r)
 			if ctx.Err() != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/shoalws/shoal/bench/load"
+	"github.com/shoalws/shoal/internal/testca"
 )
 
 // peerBinaries are the two builds of the peer command. nbio is built
@@ -98,8 +100,28 @@ func freePort() (string, error) {
 // peerReadyTimeout bounds the wait for "ready".
 const peerReadyTimeout = 15 * time.Second
 
+// wss is the certificate peers serve wss:// with, and the load's client
+// configuration, which trusts its CA alone.
+type wss struct {
+	certFile, keyFile string
+	client            *tls.Config
+}
+
+// newWSS makes a throwaway CA and a certificate for 127.0.0.1, in dir.
+func newWSS(dir string) (*wss, error) {
+	ca, err := testca.New()
+	if err != nil {
+		return nil, err
+	}
+	cert, key, _, err := ca.WriteFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &wss{certFile: cert, keyFile: key, client: ca.ClientConfig("127.0.0.1")}, nil
+}
+
 // startPeer runs bin for lib and waits for its "ready <addr>" line.
-func startPeer(bin, lib string, broadcast bool, mode load.Mode) (*peer, error) {
+func startPeer(bin, lib string, broadcast bool, mode load.Mode, w *wss) (*peer, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
@@ -107,6 +129,9 @@ func startPeer(bin, lib string, broadcast bool, mode load.Mode) (*peer, error) {
 	args := []string{"-lib", lib, "-addr", addr, "-control"}
 	if broadcast {
 		args = append(args, "-broadcast")
+	}
+	if w != nil {
+		args = append(args, "-tls-cert", w.certFile, "-tls-key", w.keyFile)
 	}
 	if mode.Compress {
 		args = append(args, "-compress")

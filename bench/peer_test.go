@@ -31,7 +31,7 @@ func buildTestPeers(t *testing.T) peerBinaries {
 // connections the test opens and closes.
 func TestPeerStats(t *testing.T) {
 	bins := buildTestPeers(t)
-	p, err := startPeer(bins.forLib("gorilla"), "gorilla", false, load.Mode{})
+	p, err := startPeer(bins.forLib("gorilla"), "gorilla", false, load.Mode{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func waitSample(t *testing.T, p *peer, cond func(procSample) bool) procSample {
 // A peer that has exited answers at once with an error, not a hang.
 func TestPeerStatsAfterExit(t *testing.T) {
 	bins := buildTestPeers(t)
-	p, err := startPeer(bins.forLib("shoal"), "shoal", true, load.Mode{})
+	p, err := startPeer(bins.forLib("shoal"), "shoal", true, load.Mode{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,8 @@ type spec struct {
 	// Mode: compression (chat JSON, permessage-deflate on both sides)
 	// and, for idle, a message each way before idling.
 	Mode load.Mode `json:"mode"`
+	// TLS: over wss://, each library with its own TLS (-tls).
+	TLS bool `json:"tls,omitempty"`
 }
 
 // modeLabel says how a compression run talks, for titles.
@@ -40,6 +42,13 @@ func (s spec) modeLabel() string {
 
 // title names the run in headings and charts.
 func (s spec) title() string {
+	if s.TLS {
+		return "wss " + s.plainTitle()
+	}
+	return s.plainTitle()
+}
+
+func (s spec) plainTitle() string {
 	size := bytesLabel(s.Size)
 	if s.Mode.Compress {
 		size = "chat JSON of 200-2,000 B"
@@ -63,6 +72,13 @@ func (s spec) title() string {
 
 // short names the run in a chart panel's title.
 func (s spec) short() string {
+	if s.TLS {
+		return "wss " + s.plainShort()
+	}
+	return s.plainShort()
+}
+
+func (s spec) plainShort() string {
 	switch {
 	case s.Scenario == "idle" && s.Mode.Exchange:
 		return fmt.Sprintf("idle %d conns, %s", s.Conns, strings.TrimSuffix(s.modeLabel(), ", "))

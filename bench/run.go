@@ -55,21 +55,41 @@ type settled struct {
 	WaitedS    float64 `json:"waited_s"`
 }
 
+// env is what runs need besides their spec: the peer binaries, and for
+// wss:// runs the certificate.
+type env struct {
+	bins peerBinaries
+	wss  *wss // nil: no spec asks for TLS
+}
+
 // runLib starts lib's peer, runs s against it and stops it.
-func runLib(ctx context.Context, bins peerBinaries, lib string, s spec) row {
+func runLib(ctx context.Context, e env, lib string, s spec) row {
 	r := row{Lib: lib}
 	if s.Mode.Compress && lib == "gobwas" {
 		r.Error = "gobwas/ws has no permessage-deflate here"
 		return r
 	}
-	p, err := startPeer(bins.forLib(lib), lib, s.Scenario == "broadcast", s.Mode)
+	var w *wss
+	if s.TLS {
+		switch {
+		case e.wss == nil:
+			r.Error = "a wss:// run without a certificate"
+			return r
+		case s.Scenario == "churn":
+			r.Error = "churn runs over ws:// only"
+			return r
+		}
+		w = e.wss
+		s.Mode.TLS = w.client
+	}
+	p, err := startPeer(e.bins.forLib(lib), lib, s.Scenario == "broadcast", s.Mode, w)
 	if err != nil {
 		r.Error = err.Error()
 		return r
 	}
 	defer p.stop()
 	if s.Scenario == "idle" {
-		if err := warmUp(ctx, p); err != nil {
+		if err := warmUp(ctx, p, load.Mode{TLS: s.Mode.TLS}); err != nil {
 			r.Error = err.Error()
 			return r
 		}
@@ -125,12 +145,12 @@ const warmUpConns = 100
 
 // warmUp opens and closes the warm-up connections, then waits (as
 // churn does) until the server has let go of their fds and goroutines.
-func warmUp(ctx context.Context, p *peer) error {
+func warmUp(ctx context.Context, p *peer, mode load.Mode) error {
 	start, err := p.sample()
 	if err != nil {
 		return err
 	}
-	if _, err := load.Idle(ctx, p.addr, warmUpConns, nil, load.Mode{}); err != nil {
+	if _, err := load.Idle(ctx, p.addr, warmUpConns, nil, mode); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}
 	now, err := p.sample()

@@ -40,7 +40,7 @@ func TestRunLib(t *testing.T) {
 		}},
 	} {
 		t.Run(c.spec.Scenario, func(t *testing.T) {
-			r := runLib(context.Background(), bins, "gorilla", c.spec)
+			r := runLib(context.Background(), env{bins: bins}, "gorilla", c.spec)
 			if r.Error != "" {
 				t.Fatal(r.Error)
 			}
@@ -52,5 +52,38 @@ func TestRunLib(t *testing.T) {
 				t.Errorf("%+v", r)
 			}
 		})
+	}
+}
+
+// The same over wss://: each peer serves the runner's certificate, the
+// load trusts it, and the figures come out as for ws://.
+func TestRunLibTLS(t *testing.T) {
+	bins := buildTestPeers(t)
+	w, err := newWSS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lib := range []string{"shoal", "gorilla"} {
+		t.Run(lib, func(t *testing.T) {
+			idle := runLib(context.Background(), env{bins, w}, lib, spec{Scenario: "idle", Conns: 20, TLS: true})
+			if idle.Error != "" || idle.Result.(load.IdleResult).Open != 20 {
+				t.Fatalf("idle: %+v", idle)
+			}
+			// gorilla holds a goroutine per connection; shoal none, TLS
+			// or not.
+			extra := idle.Server.GoroutinesPeak - idle.Server.GoroutinesBefore
+			if (lib == "gorilla") != (extra >= 20) {
+				t.Fatalf("idle: %d goroutines more with 20 connections", extra)
+			}
+			echo := runLib(context.Background(), env{bins, w}, lib, spec{Scenario: "echo", Conns: 10, Size: 1024, Inflight: 1, Duration: 600 * time.Millisecond, TLS: true})
+			res, _ := echo.Result.(load.EchoResult)
+			if echo.Error != "" || res.Received == 0 || res.Lost != 0 || echo.Server.CPUMicrosPerRoundTrip <= 0 {
+				t.Fatalf("echo: %+v", echo)
+			}
+		})
+	}
+	// A wss:// spec with no certificate is an error, not a ws:// run.
+	if r := runLib(context.Background(), env{bins: bins}, "shoal", spec{Scenario: "idle", Conns: 1, TLS: true}); r.Error == "" {
+		t.Fatal("ran wss:// without a certificate")
 	}
 }

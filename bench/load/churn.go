@@ -109,7 +109,7 @@ func (ch *churner) run(ctx context.Context, rate float64, duration time.Duration
 // once connects, and closes at once with 1000.
 func (ch *churner) once(ctx context.Context) {
 	ch.dials.Add(1)
-	c, err := ch.cl.srv.Dial(ctx, ch.cl.url, &shoal.DialOptions{Value: churnConn{ch}})
+	c, err := ch.cl.dial(ctx, churnConn{ch})
 	if err != nil {
 		ch.dialErrs.Add(1)
 		ch.noteErr(err)

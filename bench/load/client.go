@@ -7,6 +7,7 @@ package load
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"sync"
@@ -52,7 +53,8 @@ func (dispatch) OnClose(c *shoal.Conn, err error) {
 type client struct {
 	srv  *shoal.Server
 	url  string
-	base time.Time // timestamps are monotonic nanoseconds since base
+	tls  *tls.Config // wss:// when set
+	base time.Time   // timestamps are monotonic nanoseconds since base
 }
 
 // Mode is how a scenario's connections talk.
@@ -67,6 +69,9 @@ type Mode struct {
 	// for its echo before idling, so that what a message leaves behind
 	// on a connection is counted.
 	Exchange bool `json:"exchange,omitempty"`
+	// TLS, if set, makes the connections wss:// with this client
+	// configuration: shoal's client role seals and opens on its shards.
+	TLS *tls.Config `json:"-"`
 }
 
 func newClient(addr string, mode Mode) (*client, error) {
@@ -78,7 +83,16 @@ func newClient(addr string, mode Mode) (*client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &client{srv: srv, url: "ws://" + addr + "/", base: time.Now()}, nil
+	scheme := "ws://"
+	if mode.TLS != nil {
+		scheme = "wss://"
+	}
+	return &client{srv: srv, url: scheme + addr + "/", tls: mode.TLS, base: time.Now()}, nil
+}
+
+// dial opens one connection carrying v as its receiver.
+func (c *client) dial(ctx context.Context, v receiver) (*shoal.Conn, error) {
+	return c.srv.Dial(ctx, c.url, &shoal.DialOptions{Value: v, TLS: c.tls})
 }
 
 // payloads are what a scenario sends: a fixed size of filler after the
@@ -150,7 +164,7 @@ func (c *client) dialAll(ctx context.Context, values []receiver, parallel int) (
 				if i >= len(values) || ctx.Err() != nil {
 					return
 				}
-				sc, err := c.srv.Dial(ctx, c.url, &shoal.DialOptions{Value: values[i]})
+				sc, err := c.dial(ctx, values[i])
 				mu.Lock()
 				if err != nil {
 					failed++

@@ -30,7 +30,7 @@ func (gobwasServer) Serve(addr string, o Options) (string, func(), error) {
 		return "", nil, ErrNoCompression
 	}
 	broadcast := o.Broadcast
-	ln, err := net.Listen("tcp", addr)
+	ln, err := o.listen(addr) // wss://: crypto/tls's tls.NewListener
 	if err != nil {
 		return "", nil, err
 	}

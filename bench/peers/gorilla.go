@@ -1,7 +1,6 @@
 package peers
 
 import (
-	"net"
 	"net/http"
 	"sync"
 
@@ -22,7 +21,8 @@ type gorillaConn struct {
 }
 
 func (gorillaServer) Serve(addr string, o Options) (string, func(), error) {
-	ln, err := net.Listen("tcp", addr)
+	// wss://: crypto/tls under net/http, in each connection's goroutine.
+	ln, err := o.listen(addr)
 	if err != nil {
 		return "", nil, err
 	}

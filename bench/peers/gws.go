@@ -1,7 +1,6 @@
 package peers
 
 import (
-	"net"
 	"net/http"
 
 	"github.com/lxzan/gws"
@@ -43,7 +42,8 @@ func (h *gwsHandler) OnMessage(c *gws.Conn, m *gws.Message) {
 }
 
 func (gwsServer) Serve(addr string, o Options) (string, func(), error) {
-	ln, err := net.Listen("tcp", addr)
+	// wss://: crypto/tls under net/http, in each connection's goroutine.
+	ln, err := o.listen(addr)
 	if err != nil {
 		return "", nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	nbtls "github.com/lesismal/llib/std/crypto/tls"
 	"github.com/lesismal/nbio/logging"
 	"github.com/lesismal/nbio/nbhttp"
 	"github.com/lesismal/nbio/nbhttp/websocket"
@@ -67,7 +68,7 @@ func (nbioServer) Serve(addr string, o Options) (string, func(), error) {
 		}
 	})
 	addrs := []string{addr} // the engine writes the bound address back
-	engine := nbhttp.NewEngine(nbhttp.Config{
+	conf := nbhttp.Config{
 		Network: "tcp",
 		Addrs:   addrs,
 		IOMod:   nbhttp.IOModNonBlocking,
@@ -81,7 +82,18 @@ func (nbioServer) Serve(addr string, o Options) (string, func(), error) {
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			_, _ = up.Upgrade(w, r, nil) // it answers errors itself
 		}),
-	})
+	}
+	if o.TLS() {
+		// wss:// with nbio's own TLS (llib's fork of crypto/tls), driven
+		// by its event loop: no goroutine per connection either.
+		cert, err := nbtls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+		if err != nil {
+			return "", nil, err
+		}
+		conf.Addrs, conf.AddrsTLS = nil, addrs
+		conf.TLSConfig = &nbtls.Config{Certificates: []nbtls.Certificate{cert}, NextProtos: []string{"http/1.1"}}
+	}
+	engine := nbhttp.NewEngine(conf)
 	if err := engine.Start(); err != nil {
 		return "", nil, err
 	}

@@ -10,7 +10,9 @@
 package peers
 
 import (
+	"crypto/tls"
 	"errors"
+	"net"
 	"sync"
 )
 
@@ -39,6 +41,40 @@ type Options struct {
 	// Takeover, with Compress, keeps the compression context between
 	// messages in both directions, where the library supports it.
 	Takeover bool
+	// CertFile and KeyFile, if set, make it serve wss:// with that
+	// certificate: crypto/tls for every library but nbio, which has its
+	// own (a fork of crypto/tls that its event loop drives).
+	CertFile, KeyFile string
+}
+
+// TLS reports whether o asks for wss://.
+func (o Options) TLS() bool { return o.CertFile != "" }
+
+// tlsConfig loads o's certificate for crypto/tls, or returns nil for
+// ws://. Only HTTP/1.1 is offered: a WebSocket is an HTTP/1.1 upgrade,
+// and every library compared serves it so.
+func (o Options) tlsConfig() (*tls.Config, error) {
+	if !o.TLS() {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}, nil
+}
+
+// listen opens addr, with TLS if o asks for it.
+func (o Options) listen(addr string) (net.Listener, error) {
+	cfg, err := o.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil || cfg == nil {
+		return ln, err
+	}
+	return tls.NewListener(ln, cfg), nil
 }
 
 // ErrNoCompression is Serve's answer to Compress from a library whose

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/shoalws/shoal/internal/testca"
 )
 
 // The client is gorilla/websocket for every server, gorilla's included: an
@@ -23,9 +25,11 @@ func TestPeers(t *testing.T) {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	certFile, keyFile := testCert(t)
 	for _, name := range names {
 		for _, o := range []Options{{}, {Broadcast: true}, {Compress: true}, {Broadcast: true, Compress: true},
-			{Compress: true, Takeover: true}} {
+			{Compress: true, Takeover: true},
+			{CertFile: certFile, KeyFile: keyFile}, {Broadcast: true, CertFile: certFile, KeyFile: keyFile}} {
 			mode := "echo"
 			if o.Broadcast {
 				mode = "broadcast"
@@ -36,9 +40,12 @@ func TestPeers(t *testing.T) {
 			if o.Takeover {
 				mode += "/takeover"
 			}
+			if o.TLS() {
+				mode += "/wss"
+			}
 			broadcast := o.Broadcast
 			t.Run(name+"/"+mode, func(t *testing.T) {
-				compress = o.Compress
+				compress, secure = o.Compress, o.TLS()
 				addr, stop, err := Libs[name].Serve("127.0.0.1:0", o)
 				if errors.Is(err, ErrNoCompression) {
 					t.Skip(err)
@@ -75,14 +82,36 @@ func payload(n, seed int) []byte {
 	return p
 }
 
-// compress makes dial offer permessage-deflate, for the run in progress
-// (the subtests run one at a time).
-var compress bool
+// compress makes dial offer permessage-deflate, and secure dial wss://
+// trusting testCA, for the run in progress (the subtests run one at a
+// time).
+var compress, secure bool
+
+// testCA signs the certificate the wss:// runs serve.
+var testCA = func() *testca.CA {
+	ca, err := testca.New()
+	if err != nil {
+		panic(err)
+	}
+	return ca
+}()
+
+func testCert(t *testing.T) (certFile, keyFile string) {
+	certFile, keyFile, _, err := testCA.WriteFiles(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
 
 func dial(t *testing.T, addr string) *websocket.Conn {
 	t.Helper()
 	d := websocket.Dialer{HandshakeTimeout: testTimeout, EnableCompression: compress}
-	c, resp, err := d.Dial("ws://"+addr+"/", nil)
+	url := "ws://" + addr + "/"
+	if secure {
+		d.TLSClientConfig, url = testCA.ClientConfig(""), "wss://"+addr+"/"
+	}
+	c, resp, err := d.Dial(url, nil)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}

@@ -12,6 +12,10 @@ import (
 type shoalServer struct{}
 
 func (shoalServer) Serve(addr string, o Options) (string, func(), error) {
+	tlsConfig, err := o.tlsConfig()
+	if err != nil {
+		return "", nil, err
+	}
 	var srv *shoal.Server
 	handler := shoal.HandlerFuncs{
 		// Send copies into the connection's outbound queue and never
@@ -23,7 +27,7 @@ func (shoalServer) Serve(addr string, o Options) (string, func(), error) {
 		// on every connection, each shard fanning out to its own.
 		handler.Message = func(_ *shoal.Conn, m shoal.Message) { _ = srv.Broadcast(m.Type, m.Data) }
 	}
-	srv, err := shoal.New(shoal.Config{
+	srv, err = shoal.New(shoal.Config{
 		Addr: addr,
 		// The handlers never block, so they run on the shard threads:
 		// no hand-off to the worker pool, the lowest latency and CPU.
@@ -35,6 +39,9 @@ func (shoalServer) Serve(addr string, o Options) (string, func(), error) {
 		// Off unless asked; with it, the defaults a chat backend gets.
 		Compression: shoal.Compression{Enabled: o.Compress,
 			ServerContextTakeover: o.Takeover, ClientContextTakeover: o.Takeover},
+		// wss://: handshakes on short-lived goroutines, then the shards
+		// decrypt and encrypt; no goroutine per connection.
+		TLS: tlsConfig,
 	})
 	if err != nil {
 		return "", nil, err

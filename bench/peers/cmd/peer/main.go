@@ -36,6 +36,8 @@ func main() {
 	takeover := flag.Bool("takeover", false, "with -compress: context takeover both ways, where the library has it")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this loopback address (host:port), for profiling a run")
 	control := flag.Bool("control", false, `answer "stats" lines on stdin with "stats goroutines=N" on stdout, and stop when stdin closes`)
+	certFile := flag.String("tls-cert", "", "serve wss:// with this certificate (PEM; with -tls-key)")
+	keyFile := flag.String("tls-key", "", "the certificate's private key (PEM)")
 	flag.Parse()
 	if *pprofAddr != "" {
 		go func() { log.Print(http.ListenAndServe(*pprofAddr, nil)) }()
@@ -49,7 +51,8 @@ func main() {
 	// "ready" is never lost.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	bound, stop, err := srv.Serve(*addr, peers.Options{Broadcast: *broadcast, Compress: *compress, Takeover: *takeover})
+	bound, stop, err := srv.Serve(*addr, peers.Options{Broadcast: *broadcast, Compress: *compress, Takeover: *takeover,
+		CertFile: *certFile, KeyFile: *keyFile})
 	if err != nil {
 		log.Fatalf("peer: %s: %v", *lib, err)
 	}
