@@ -216,10 +216,17 @@ func TestFedWriteCollectsRecords(t *testing.T) {
 			if len(f.feed.Out) <= len(want) {
 				t.Fatalf("sealed %d bytes for %d of plaintext", len(f.feed.Out), len(want))
 			}
-			go f.sendOut()
+			sent := make(chan error, 1)
+			go func() {
+				_, err := f.raw.Write(f.feed.Out)
+				sent <- err
+			}()
 			got := make([]byte, len(want))
 			f.client.SetReadDeadline(time.Now().Add(5 * time.Second))
 			if _, err := io.ReadFull(f.client, got); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-sent; err != nil {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(got, want) {
