@@ -402,3 +402,33 @@ func codeOf(err error) codec.StatusCode {
 	code, _ := codec.CloseCodeOf(err)
 	return code
 }
+
+// TestTLSAccept: Config.Accept sees handshakes read over TLS, as over
+// TCP; its refusal reaches the client sealed, before any 101.
+func TestTLSAccept(t *testing.T) {
+	_, addr := startTLS(t, shoal.Config{Accept: func(r *shoal.Request) error {
+		if string(r.Path()) != "/ok" {
+			return shoal.Reject(401, "log in first")
+		}
+		r.SetValue(string(r.QueryValue("user")))
+		return nil
+	}})
+	c, err := wstest.DialTLS(addr, "/ok?user=ada", clientTLS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	roundTrip(t, c, codec.OpText, []byte("let in"))
+	nc, err := tls.Dial("tcp", addr, clientTLS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	nc.Write([]byte("GET /no HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"))
+	resp, _ := io.ReadAll(nc)
+	if !strings.HasPrefix(string(resp), "HTTP/1.1 401") {
+		t.Fatalf("refused with %q", resp)
+	}
+}
