@@ -216,13 +216,14 @@ func (s *Server) acceptFailed(err error) (retry bool, _ error) {
 // HandshakeTimeout, and moves the connection to a shard, which reads
 // the WebSocket handshake over it.
 func (s *Server) handshakeTLS(slot int, nc net.Conn) {
+	// The deadline first: once begun, Shutdown's (now) must win.
+	begun := time.Now()
+	nc.SetDeadline(begun.Add(s.cfg.HandshakeTimeout))
 	if !s.handshakes.begin(slot, nc) {
 		s.handshakes.release(slot)
 		nc.Close()
 		return
 	}
-	begun := time.Now()
-	nc.SetDeadline(begun.Add(s.cfg.HandshakeTimeout))
 	tr := tlsio.NewTransport(nc)
 	tc := tls.Server(tr, s.tlsConfig)
 	err := tc.Handshake()
