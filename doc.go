@@ -10,11 +10,17 @@
 // messages in order, one at a time, as an actor: OnOpen first, then each
 // OnMessage, then OnClose exactly once.
 //
-// A server listens by itself (ListenAndServe, one SO_REUSEPORT socket per
-// shard), takes connections from a net.Listener (Serve), or takes over
-// connections that a net/http handler upgrades (Upgrade). Conn.Send may be
-// called from any goroutine; sends from one goroutine to one connection
-// arrive in order.
+// A server listens by itself (ListenAndServe, one socket every shard
+// accepts from), takes connections from a net.Listener (Serve), or takes
+// over connections that a net/http handler upgrades (Upgrade). Conn.Send
+// may be called from any goroutine; sends from one goroutine to one
+// connection arrive in order.
+//
+// TLS (wss://) is served by the shards too, with crypto/tls: set
+// Config.TLS, or give net/http a NewTLSListener to serve pages and
+// WebSockets on one https port. Each TLS handshake runs on a short-lived
+// goroutine; after it the shard decrypts and encrypts, and no goroutine
+// stays with the connection. Dial speaks wss:// as well.
 //
 // Nothing waits without bound. A mailbox that fills up stops the shard
 // reading that connection until the handler catches up, and TCP slows the
