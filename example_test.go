@@ -1,15 +1,18 @@
 package shoal_test
 
 import (
+	"crypto/tls"
 	"log"
+	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/shoalws/shoal"
 )
 
-// An echo server that listens by itself: one SO_REUSEPORT socket per
-// shard.
+// An echo server that listens by itself: one socket, every shard
+// accepting from it.
 func ExampleNew() {
 	srv, err := shoal.New(shoal.Config{
 		Addr: "127.0.0.1:9001",
@@ -53,4 +56,54 @@ func ExampleServer_Upgrade() {
 		srv.Upgrade(w, r, name)
 	})
 	log.Fatal(http.ListenAndServe("127.0.0.1:8080", nil))
+}
+
+// A wss:// echo server: the shards decrypt and encrypt with crypto/tls,
+// and no goroutine stays with a connection after its handshake. With
+// golang.org/x/crypto/acme/autocert, Config.TLS is the manager's
+// TLSConfig().
+func ExampleConfig_tls() {
+	cert, err := tls.LoadX509KeyPair("cert.pem", "key.pem")
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv, err := shoal.New(shoal.Config{
+		Addr: ":443",
+		TLS:  &tls.Config{Certificates: []tls.Certificate{cert}},
+		Handler: shoal.HandlerFuncs{
+			Message: func(c *shoal.Conn, m shoal.Message) { c.Send(m.Type, m.Data) },
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Fatal(srv.ListenAndServe())
+}
+
+// Pages and their WebSocket endpoint on one https port: net/http serves
+// the pages, and Upgrade moves each WebSocket, TLS included, to a shard.
+func ExampleNewTLSListener() {
+	srv, err := shoal.New(shoal.Config{
+		Handler: shoal.HandlerFuncs{
+			Message: func(c *shoal.Conn, m shoal.Message) { c.Send(m.Type, m.Data) },
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	cert, err := tls.LoadX509KeyPair("cert.pem", "key.pem")
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", http.FileServer(http.Dir("static")))
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		srv.Upgrade(w, r, nil)
+	})
+	ln, err := net.Listen("tcp", ":443")
+	if err != nil {
+		log.Fatal(err)
+	}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	log.Fatal(hs.Serve(shoal.NewTLSListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}})))
 }
