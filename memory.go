@@ -33,12 +33,14 @@ func (s *Server) held() int64 {
 }
 
 // releaseLoop gives memory back after a peak; it returns at Shutdown.
+// Memory released between two collections sits in the pools' primary
+// caches until the collection after next, so while what connections hold
+// keeps falling, one more collection follows, a second later each time.
 func (s *Server) releaseLoop() {
 	tick := time.NewTicker(releaseTick)
 	defer tick.Stop()
-	var peak int64
-	var last time.Time
-	second := time.Time{} // when the second collection is due
+	var peak, atLast int64 // the peak since the last release; held at the last collection
+	var last, next time.Time
 	for {
 		select {
 		case <-s.done:
@@ -47,12 +49,16 @@ func (s *Server) releaseLoop() {
 			held := s.held()
 			peak = max(peak, held)
 			switch {
-			case !second.IsZero() && now.After(second):
+			case !next.IsZero() && now.After(next):
 				debug.FreeOSMemory()
-				second, peak = time.Time{}, held
-			case second.IsZero() && peak-held >= max(releaseMin, peak/4) && now.Sub(last) >= releaseGap:
+				if atLast-held >= releaseMin {
+					atLast, next = held, now.Add(time.Second)
+				} else {
+					next, peak = time.Time{}, held
+				}
+			case next.IsZero() && peak-held >= max(releaseMin, peak/4) && now.Sub(last) >= releaseGap:
 				debug.FreeOSMemory()
-				last, second = now, now.Add(time.Second)
+				last, atLast, next = now, held, now.Add(time.Second)
 			}
 		}
 	}
