@@ -208,6 +208,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	limits := mailbox.Limits{Messages: s.cfg.MailboxSize, Bytes: s.cfg.MaxInbound}
 	disp, err := mailbox.New(workers, limits, mailbox.Hooks[*shard.Conn]{
+		Owner:    shard.OwnerOf,
 		Deliver:  s.deliver,
 		Panicked: func(c *shard.Conn, _ any) { c.Shard().Panicked(c) },
 		Resume:   func(c *shard.Conn) { c.Shard().Resume(c) },

@@ -79,6 +79,9 @@ type Config struct {
 	// Nodes recycles outbound queue nodes; each shard gives its conns its
 	// own (nil: allocate).
 	Nodes *NodeCache
+	// Owner is the shard these connections belong to: they find it
+	// here, not through a pointer of their own (see Conn.Config).
+	Owner any
 	// Request is where opening handshakes are parsed; each shard gives
 	// its conns its own, reused because one thread reads one handshake
 	// at a time (nil: allocate one per handshake). A handshake burst
@@ -99,10 +102,14 @@ type Config struct {
 
 func (c *Config) maxMessage() int64 {
 	if c.MaxMessage > 0 {
-		return c.MaxMessage
+		return min(c.MaxMessage, MaxMessageLimit)
 	}
 	return DefaultMaxMessage
 }
+
+// MaxMessageLimit caps Config.MaxMessage: a message is held whole in
+// memory, and a connection counts its frames in 32 bits.
+const MaxMessageLimit = 1 << 30
 
 // MaxOutboundBytes is the outbound limit in force.
 func (c *Config) MaxOutboundBytes() int64 {
@@ -146,9 +153,11 @@ type Conn struct {
 	closeErr error        // why the connection ended, for OnClose
 
 	// the data frame being read, when remaining > 0 or a message is open
-	msg       *bufpool.Buf // reassembled payload so far
-	remaining int64        // payload bytes of the current data frame still to come
-	msgLen    int64        // announced length so far, for the size limit
+	msg *bufpool.Buf // reassembled payload so far
+	// Both at most the message limit plus deflate's slack, under 2^31:
+	// MaxMessage is capped at MaxMessageLimit.
+	remaining int32 // payload bytes of the current data frame still to come
+	msgLen    int32 // announced length so far, for the size limit
 
 	out outQueue
 
@@ -293,3 +302,6 @@ func (c *Conn) SetClosed(err error) {
 	c.pongs = 0
 	c.dropWindows()
 }
+
+// Config returns the configuration c was given: its shard's.
+func (c *Conn) Config() *Config { return c.cfg }

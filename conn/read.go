@@ -136,7 +136,7 @@ func (c *Conn) frame(data []byte, sink Sink) ([]byte, bool) {
 		}
 		return data[h.Length:], true
 	}
-	c.remaining, c.mask, c.maskPos, c.frameFin = h.Length, h.Mask, 0, h.Fin
+	c.remaining, c.mask, c.maskPos, c.frameFin = int32(h.Length), h.Mask, 0, h.Fin
 	if !c.msgOpen {
 		c.msgOpen, c.msgOp = true, h.Op
 		if h.Rsv&codec.Rsv1 != 0 {
@@ -167,10 +167,10 @@ func (c *Conn) startData(h codec.Header) error {
 	if !c.msgOpen {
 		c.msgLen = 0
 	}
-	if c.msgLen+h.Length > c.wireLimit() {
+	if int64(c.msgLen)+h.Length > c.wireLimit() {
 		return codec.ErrMessageTooBig
 	}
-	c.msgLen += h.Length
+	c.msgLen += int32(h.Length)
 	return nil
 }
 
@@ -178,7 +178,7 @@ func (c *Conn) startData(h codec.Header) error {
 // message buffer, growing it only by what actually arrived, so a peer
 // that announces a large frame and sends it slowly costs what it sent.
 func (c *Conn) payload(data []byte, sink Sink) []byte {
-	n := int(min(c.remaining, int64(len(data))))
+	n := min(int(c.remaining), len(data))
 	chunk := data[:n]
 	c.maskPos = uint8(codec.Mask(c.mask, int(c.maskPos), chunk))
 	if c.msgOp == codec.OpText && !c.text.Write(chunk) {
@@ -188,7 +188,7 @@ func (c *Conn) payload(data []byte, sink Sink) []byte {
 	if !c.appendMsg(chunk) {
 		return nil
 	}
-	c.remaining -= int64(n)
+	c.remaining -= int32(n)
 	rest := data[n:]
 	if c.remaining == 0 && c.frameFin {
 		if !c.finish(sink, rest) {

@@ -74,8 +74,6 @@ func freeMail(m *Mail) {
 // Mailbox is one connection's inbox. Embed it by value; the zero value is
 // an empty, idle box.
 type Mailbox[T any] struct {
-	Owner T // handed to every Dispatcher callback
-
 	// Every connection pays for these bytes: the counters are as narrow
 	// as their limits allow and the flags share one byte.
 	mu         sync.Mutex
@@ -135,6 +133,10 @@ func Cost(m *Mail) int64 {
 // Hooks are the owner's side of a Dispatcher. Deliver runs on a worker
 // (or inline); the others may run on any goroutine and must not block.
 type Hooks[T any] struct {
+	// Owner returns the owner of a box, handed to every other hook. A box
+	// does not keep a pointer back to its owner, which would cost every
+	// connection 8 bytes: the owner embeds the box and knows where.
+	Owner func(mb *Mailbox[T]) T
 	// Deliver hands one mail to the application.
 	Deliver func(owner T, m *Mail)
 	// Panicked reports that Deliver panicked with v.
@@ -281,7 +283,7 @@ func (d *Dispatcher[T]) leave(mb *Mailbox[T]) {
 	mb.set(scheduled, false)
 	mb.mu.Unlock()
 	d.waiting.Add(1)
-	d.hooks.Retry(mb.Owner)
+	d.hooks.Retry(d.hooks.Owner(mb))
 }
 
 // drain is the pool task: deliver mail in order until the box is empty.
@@ -292,7 +294,7 @@ func (d *Dispatcher[T]) drain(mb *Mailbox[T]) {
 			return
 		}
 		if resume {
-			d.hooks.Resume(mb.Owner)
+			d.hooks.Resume(d.hooks.Owner(mb))
 		}
 		if discard && m.Kind == Message {
 			freeMail(m)
@@ -355,11 +357,11 @@ func (d *Dispatcher[T]) run(mb *Mailbox[T], m *Mail) {
 			mb.mu.Lock()
 			mb.set(broken, true)
 			mb.mu.Unlock()
-			d.hooks.Panicked(mb.Owner, v)
+			d.hooks.Panicked(d.hooks.Owner(mb), v)
 		}
 		freeMail(m)
 	}()
-	d.hooks.Deliver(mb.Owner, m)
+	d.hooks.Deliver(d.hooks.Owner(mb), m)
 }
 
 // Release closes the pool and waits up to timeout for running tasks to

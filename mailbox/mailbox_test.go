@@ -2,7 +2,6 @@ package mailbox
 
 import (
 	"fmt"
-	"github.com/shoalws/shoal/internal/bufpool"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/shoalws/shoal/codec"
+	"github.com/shoalws/shoal/internal/bufpool"
 )
 
 // owner is a test connection: it records what its mailbox delivers and
@@ -42,6 +42,7 @@ func newHarness(t *testing.T, workers, limit int) *harness {
 func newHarnessLimits(t *testing.T, workers int, limits Limits) *harness {
 	h := &harness{t: t}
 	d, err := New(workers, limits, Hooks[*owner]{
+		Owner: ownerOf,
 		Deliver: func(o *owner, m *Mail) {
 			if o.active.Add(1) != 1 {
 				t.Errorf("owner %d: two deliveries at once", o.id)
@@ -85,9 +86,18 @@ func describe(m *Mail) string {
 	return string(m.Data)
 }
 
+// owners finds a box's owner, as a shard finds the connection around its
+// box.
+var owners sync.Map // *Mailbox[*owner] -> *owner
+
+func ownerOf(mb *Mailbox[*owner]) *owner {
+	o, _ := owners.Load(mb)
+	return o.(*owner)
+}
+
 func newOwner(id int) *owner {
 	o := &owner{id: id}
-	o.box.Owner = o
+	owners.Store(&o.box, o)
 	return o
 }
 
@@ -339,6 +349,7 @@ func BenchmarkPushDrain(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			var delivered atomic.Int64
 			d, err := New(workers, Limits{Messages: MaxMessages, Bytes: MaxBytes}, Hooks[*owner]{
+				Owner:    ownerOf,
 				Deliver:  func(*owner, *Mail) { delivered.Add(1) },
 				Panicked: func(*owner, any) {},
 				Resume:   func(*owner) {},

@@ -5,7 +5,6 @@ import (
 	"sync/atomic"
 
 	"github.com/shoalws/shoal/conn"
-	"github.com/shoalws/shoal/internal/timewheel"
 	"github.com/shoalws/shoal/mailbox"
 	"github.com/shoalws/shoal/reactor"
 )
@@ -25,11 +24,10 @@ type Conn struct {
 	Box mailbox.Mailbox[*Conn]
 
 	// immutable after registration
-	shard *Shard
-	id    uint64
+	id uint64
 
 	// owned by the shard thread
-	timer   timewheel.Timer[*Conn]
+	timer   timer
 	counted int64           // this conn's share of the shard's queued-bytes stat
 	subs    *[]subscription // see subList
 
@@ -93,7 +91,7 @@ func (a addrPort) get() netip.AddrPort {
 }
 
 // Shard returns the owning shard.
-func (c *Conn) Shard() *Shard { return c.shard }
+func (c *Conn) Shard() *Shard { return c.Config().Owner.(*Shard) }
 
 // Ending reports whether the connection is closing or closed. Safe from
 // any goroutine.

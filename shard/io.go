@@ -21,9 +21,7 @@ func (s *Shard) newConn(fd int, remote netip.AddrPort, start conn.State) *Conn {
 		c = new(Conn)
 	}
 	c.Init(s.cfg.Conn, start)
-	c.Box.Owner = c
-	c.timer.Value = c
-	c.shard, c.id, c.remote, c.fd = s, connIDs.Add(1), makeAddrPort(remote), int32(fd)
+	c.id, c.remote, c.fd = connIDs.Add(1), makeAddrPort(remote), int32(fd)
 	return c
 }
 

@@ -190,7 +190,7 @@ type Shard struct {
 	listeners []*Listener
 	listenOff int64 // clock until which accepting is paused (EMFILE)
 	acceptor  reactor.Acceptor
-	wheel     *timewheel.Wheel[*Conn]
+	wheel     *timewheel.Wheel[struct{}]
 	readBuf   []byte
 	vec       reactor.Vec
 	dirty     []*Conn
@@ -235,8 +235,9 @@ func New(id int, cfg *Config, hooks Hooks, disp *mailbox.Dispatcher[*Conn]) (*Sh
 		readBuf: make([]byte, cfg.ReadBufferSize),
 		topics:  make(map[string]*subscribers),
 	}
+	connCfg.Owner = s
 	// 1024 slots of one tick cover the common timeouts in one rotation.
-	s.wheel = timewheel.New[*Conn](cfg.Tick, 1024, 0)
+	s.wheel = timewheel.New[struct{}](cfg.Tick, 1024, 0)
 	return s, nil
 }
 

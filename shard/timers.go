@@ -5,7 +5,6 @@ import (
 
 	"github.com/shoalws/shoal/codec"
 	"github.com/shoalws/shoal/conn"
-	"github.com/shoalws/shoal/internal/timewheel"
 )
 
 // Each connection has one timer, armed for the earliest of its deadlines.
@@ -15,8 +14,8 @@ import (
 // the wait begins, not on every read or write.
 
 // onTimer runs for a connection whose earliest deadline may have come.
-func (s *Shard) onTimer(t *timewheel.Timer[*Conn]) {
-	c := t.Value
+func (s *Shard) onTimer(t *timer) {
+	c := connOfTimer(t)
 	if c.Closed() {
 		return
 	}
