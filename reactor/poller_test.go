@@ -3,6 +3,7 @@ package reactor
 import (
 	"errors"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -31,11 +32,17 @@ func (l *testLoop) Pending() bool {
 
 func socketPair(t *testing.T) (int, int) {
 	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	// No SOCK_NONBLOCK: macOS lacks it, and these tests build there.
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+	for _, fd := range fds {
+		if err := unix.SetNonblock(fd, true); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return fds[0], fds[1]
 }
 
@@ -157,8 +164,8 @@ func TestSyscallErrorsWrapped(t *testing.T) {
 	p := newPoller(t)
 	err := p.Add(1<<20, Readable)
 	var se *os.SyscallError
-	if !errors.As(err, &se) || se.Syscall != "epoll_ctl" || !errors.Is(err, unix.EBADF) {
-		t.Fatalf("Add(bad fd) = %v, want *os.SyscallError epoll_ctl EBADF", err)
+	if !errors.As(err, &se) || se.Syscall != addSyscall || !errors.Is(err, unix.EBADF) {
+		t.Fatalf("Add(bad fd) = %v, want *os.SyscallError %s EBADF", err, addSyscall)
 	}
 	a, _ := socketPair(t)
 	_, err = Read(a, make([]byte, 1))
@@ -234,15 +241,18 @@ func TestRunLocksThread(t *testing.T) {
 	if err := p.Add(a, Readable); err != nil {
 		t.Fatal(err)
 	}
+	if threadID() == 0 {
+		t.Skip("no thread id on " + runtime.GOOS)
+	}
 	tids := map[int]bool{}
 	passes := 0
 	err := p.Run(&testLoop{
 		ready: func(fd int, ev Events) {
-			tids[unix.Gettid()] = true
+			tids[threadID()] = true
 			Read(a, make([]byte, 16))
 		},
 		flush: func() (time.Duration, bool) {
-			tids[unix.Gettid()] = true
+			tids[threadID()] = true
 			passes++
 			unix.Write(b, []byte("x"))
 			// Give the scheduler every chance to move an unlocked goroutine.
@@ -290,5 +300,56 @@ func TestWaitMillis(t *testing.T) {
 		if got := waitMillis(tt.d); got != tt.want {
 			t.Errorf("waitMillis(%v) = %d, want %d", tt.d, got, tt.want)
 		}
+	}
+}
+
+// TestAddFromAnotherGoroutine registers a readable fd while Run sleeps
+// with no timeout: the change must reach the wait without any other
+// event, on either backend.
+func TestAddFromAnotherGoroutine(t *testing.T) {
+	p := newPoller(t)
+	a, b := socketPair(t)
+	unix.Write(b, []byte("x"))
+	sleeping := make(chan struct{})
+	var once sync.Once
+	done := make(chan error, 1)
+	go func() {
+		seen := false
+		done <- p.Run(&testLoop{
+			ready: func(fd int, ev Events) { seen = seen || (fd == a && ev&Readable != 0) },
+			flush: func() (time.Duration, bool) {
+				once.Do(func() { close(sleeping) })
+				return -1, seen
+			},
+		})
+	}()
+	<-sleeping
+	if err := p.Add(a, Readable); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("an fd added while Run slept was never reported")
+	}
+}
+
+func TestRegistrationErrors(t *testing.T) {
+	p := newPoller(t)
+	a, _ := socketPair(t)
+	if err := p.Modify(a, Readable); !errors.Is(err, unix.ENOENT) {
+		t.Errorf("Modify(unregistered) = %v, want ENOENT", err)
+	}
+	if err := p.Remove(a); !errors.Is(err, unix.ENOENT) {
+		t.Errorf("Remove(unregistered) = %v, want ENOENT", err)
+	}
+	if err := p.Add(a, Readable); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Add(a, Readable); !errors.Is(err, unix.EEXIST) {
+		t.Errorf("Add twice = %v, want EEXIST", err)
 	}
 }

@@ -220,7 +220,8 @@ func TestDetach(t *testing.T) {
 }
 
 // The accepted peer address is exactly the dialer's local address, for
-// both families, and accepting allocates nothing.
+// both families, and accepting allocates nothing on the epoll backend
+// (acceptAllocs says what each backend allows).
 func TestAcceptorPeerAddressAndAllocs(t *testing.T) {
 	for _, host := range []string{"127.0.0.1", "[::1]"} {
 		t.Run(host, func(t *testing.T) {
@@ -263,8 +264,8 @@ func TestAcceptorPeerAddressAndAllocs(t *testing.T) {
 			}
 			peers = make([]netip.AddrPort, 0, runs+1)
 			allocs := testing.AllocsPerRun(runs, accept)
-			if allocs != 0 && !raceEnabled {
-				t.Errorf("Accept: %v allocs, want 0", allocs)
+			if allocs > acceptAllocs && !raceEnabled {
+				t.Errorf("Accept: %v allocs, want at most %d", allocs, acceptAllocs)
 			}
 			var got []string
 			for _, p := range peers {
