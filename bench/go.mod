@@ -2,8 +2,6 @@ module github.com/shoalws/shoal/bench
 
 go 1.25.0
 
-replace github.com/shoalws/shoal => ..
-
 require (
 	github.com/coder/websocket v1.8.14
 	github.com/gobwas/ws v1.4.0
@@ -11,7 +9,7 @@ require (
 	github.com/lesismal/llib v1.2.4
 	github.com/lesismal/nbio v1.6.12
 	github.com/lxzan/gws v1.10.2
-	github.com/shoalws/shoal v0.0.0-00010101000000-000000000000
+	github.com/shoalws/shoal v0.1.0
 )
 
 require (

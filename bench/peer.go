@@ -40,12 +40,19 @@ func (b peerBinaries) forLib(lib string) string {
 // buildPeers builds the peer command into dir once per binary the libs
 // need. GOWORK=off: the peers are built from bench/go.mod alone, so the
 // compared libraries are the versions it pins, not whatever the
-// repository's workspace resolves them to.
+// repository's workspace resolves them to. shoal itself is this checkout:
+// bench/go.mod requires its release version, which may not be published
+// yet, so the build goes through a copy of go.mod that replaces it with
+// the repository root.
 func buildPeers(dir string, libs []string) (peerBinaries, error) {
 	var b peerBinaries
+	modfile, err := modfileWithLocalShoal(dir)
+	if err != nil {
+		return b, err
+	}
 	if slices.ContainsFunc(libs, func(l string) bool { return l != "nbio" }) {
 		b.plain = filepath.Join(dir, "peer")
-		if err := goBuild(b.plain); err != nil {
+		if err := goBuild(modfile, b.plain); err != nil {
 			return b, err
 		}
 	}
@@ -53,20 +60,47 @@ func buildPeers(dir string, libs []string) (peerBinaries, error) {
 		// nbio is kept out of the default build and so of the -race
 		// test suite (see peers/nbio.go), but is in the comparison.
 		b.nbio = filepath.Join(dir, "peer-nbio")
-		if err := goBuild(b.nbio, "-tags", "nbio"); err != nil {
+		if err := goBuild(modfile, b.nbio, "-tags", "nbio"); err != nil {
 			return b, err
 		}
 	}
 	return b, nil
 }
 
-func goBuild(out string, flags ...string) error {
-	args := append(append([]string{"build"}, flags...), "-o", out, "./peers/cmd/peer")
+// modfileWithLocalShoal writes into dir a copy of bench's go.mod and
+// go.sum whose shoal is the repository root, and returns the go.mod's path.
+func modfileWithLocalShoal(dir string) (string, error) {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		return "", err
+	}
+	modfile := filepath.Join(dir, "go.mod")
+	for _, name := range []string{"go.mod", "go.sum"} {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return "", err
+		}
+	}
+	if err := goCmd("mod", "edit", "-replace=github.com/shoalws/shoal="+root, modfile); err != nil {
+		return "", err
+	}
+	return modfile, nil
+}
+
+func goBuild(modfile, out string, flags ...string) error {
+	args := append(append([]string{"build", "-modfile=" + modfile}, flags...), "-o", out, "./peers/cmd/peer")
+	return goCmd(args...)
+}
+
+func goCmd(args ...string) error {
 	cmd := exec.Command("go", args...)
 	cmd.Env = append(os.Environ(), "GOWORK=off")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("building the peer command (%s): %w", strings.Join(args, " "), err)
+		return fmt.Errorf("go %s: %w", strings.Join(args, " "), err)
 	}
 	return nil
 }

@@ -2,12 +2,10 @@ module github.com/shoalws/shoal/broker/nats
 
 go 1.25.0
 
-replace github.com/shoalws/shoal => ../..
-
 require (
 	github.com/nats-io/nats-server/v2 v2.14.5
 	github.com/nats-io/nats.go v1.51.0
-	github.com/shoalws/shoal v0.0.0-00010101000000-000000000000
+	github.com/shoalws/shoal v0.1.0
 )
 
 require (

@@ -2,14 +2,12 @@ module github.com/shoalws/shoal/examples/chat
 
 go 1.25.0
 
-replace github.com/shoalws/shoal => ../..
-
 require (
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
 	github.com/nats-io/nats-server/v2 v2.14.5
 	github.com/nats-io/nats.go v1.51.0
-	github.com/shoalws/shoal v0.0.0-00010101000000-000000000000
+	github.com/shoalws/shoal v0.1.0
 )
 
 require (

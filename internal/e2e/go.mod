@@ -2,11 +2,9 @@ module github.com/shoalws/shoal/internal/e2e
 
 go 1.25.0
 
-replace github.com/shoalws/shoal => ../..
-
 require (
 	github.com/gorilla/websocket v1.5.3
-	github.com/shoalws/shoal v0.0.0-00010101000000-000000000000
+	github.com/shoalws/shoal v0.1.0
 )
 
 require github.com/klauspost/compress v1.20.4 // indirect
