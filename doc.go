@@ -33,5 +33,9 @@
 // test), package github.com/shoalws/shoal/stream is a WebSocket over any
 // net.Conn, on the same codec; the two interoperate as any RFC 6455 peers.
 //
-// Linux only: the reactor is built on epoll and eventfd.
+// Built for Linux, where the reactor uses epoll. macOS and the BSDs build
+// and run on a portable poll(2) backend, for development and modest
+// servers (a wait costs time in proportion to the connections of a
+// shard); in Listen mode on macOS one shard accepts every connection.
+// Other systems fail to build.
 package shoal
