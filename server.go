@@ -407,7 +407,8 @@ func equalFoldASCII(a, b string) bool {
 // its own thread, and the port is this server's alone (Listen fails with
 // "address already in use" if anything holds it). With Config.ReusePort
 // each shard has its own SO_REUSEPORT socket and the kernel spreads new
-// connections over them, and over any other process's on the same port.
+// connections over them, and over any other process's on the same port
+// (macOS, NetBSD and OpenBSD give them all to one socket instead).
 func (s *Server) Listen() (net.Addr, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
