@@ -36,6 +36,15 @@ func Listen(addr string, reusePort bool, backlog int) (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	if family == unix.AF_INET6 && ap.Addr().IsUnspecified() {
+		// Every address means IPv4 too. Linux's IPv6 sockets take IPv4
+		// by default, FreeBSD's must be asked, and OpenBSD's cannot be:
+		// there, listen on IPv4's every-address instead.
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0); err != nil {
+			unix.Close(fd)
+			return Listen(netip.AddrPortFrom(netip.IPv4Unspecified(), ap.Port()).String(), reusePort, backlog)
+		}
+	}
 	if err := listenOn(fd, family, ap, reusePort, backlog); err != nil {
 		unix.Close(fd)
 		return -1, err

@@ -279,3 +279,39 @@ func TestAcceptorPeerAddressAndAllocs(t *testing.T) {
 		})
 	}
 }
+
+// A listener on every address (no host) takes IPv4 connections too, as
+// net.Listen's does: on the BSDs the poll backend must ask for it.
+func TestListenEveryAddressTakesIPv4(t *testing.T) {
+	l, err := Listen(":0", false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer Close(l)
+	addr, err := LocalAddr(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp4", "127.0.0.1:"+strconv.Itoa(int(addr.Port())))
+	if err != nil {
+		t.Fatalf("IPv4 dial to a listener on every address: %v", err)
+	}
+	defer c.Close()
+	var a Acceptor
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fd, peer, err := a.Accept(l)
+		if IsAgain(err) && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		Close(fd)
+		if !peer.Addr().Is4() {
+			t.Errorf("peer %v: want an IPv4 address", peer)
+		}
+		return
+	}
+}
