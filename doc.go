@@ -36,6 +36,5 @@
 // Built for Linux, where the reactor uses epoll. macOS and the BSDs build
 // and run on a portable poll(2) backend, for development and modest
 // servers (a wait costs time in proportion to the connections of a
-// shard); in Listen mode on macOS one shard accepts every connection.
-// Other systems fail to build.
+// shard). Other systems fail to build.
 package shoal
