@@ -88,7 +88,9 @@ func runServerProcess() int {
 	num := func(k string) int64 { n, _ := strconv.ParseInt(opts[k], 10, 64); return n }
 	dur := func(k string) time.Duration { d, _ := time.ParseDuration(opts[k]); return d }
 	if n := num("nofile"); n > 0 {
-		lim := syscall.Rlimit{Cur: uint64(n), Max: uint64(n)}
+		var lim syscall.Rlimit
+		setLimit(&lim.Cur, n)
+		setLimit(&lim.Max, n)
 		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 			fmt.Println("error: setrlimit:", err)
 			return 1
@@ -140,3 +142,7 @@ func runServerProcess() int {
 	srv.Shutdown(ctx)
 	return 0
 }
+
+// setLimit sets an rlimit field, which is a uint64 on Linux and macOS and
+// an int64 on FreeBSD, so that this file builds on both.
+func setLimit[T ~int64 | ~uint64](field *T, n int64) { *field = T(n) }
