@@ -66,20 +66,27 @@ func TestReleaseRehearsal(t *testing.T) {
 	t.Logf("rehearsing %s", version)
 
 	proxy := Proxy{Dir: filepath.Join(work, "proxy")}
-	realCache := goEnv(t, "GOMODCACHE")
 	maintainerCache := filepath.Join(work, "maintainer-modcache")
-	// The maintainer has the network: third-party modules come from this
-	// machine's module cache or else the real proxy, never our fake
-	// versions into the real cache.
-	maintainer := []string{
+	tagInOrder(t, repo, proxy, maintainerCache, version)
+	installOffline(t, work, []string{proxy.URL(), fileURL(maintainerCache, "cache/download")}, version)
+}
+
+// tagInOrder does what RELEASING.md asks of the maintainer: tag the root,
+// then each nested module after making it require the tags before it,
+// adding each tag to proxy. The maintainer has the network: third-party
+// modules come from this machine's module cache or else its proxies, and
+// the module cache written is cache, never the real one, which must not
+// hold our rehearsal versions.
+func tagInOrder(t *testing.T, repo string, proxy Proxy, cache, version string) {
+	t.Helper()
+	env := []string{
 		"GOWORK=off",
-		"GOPROXY=" + strings.Join(append([]string{proxy.URL(), fileURL(realCache, "cache/download")}, upstreamProxies(t)...), ","),
-		"GOMODCACHE=" + maintainerCache,
+		"GOPROXY=" + strings.Join(append([]string{proxy.URL(), fileURL(goEnv(t, "GOMODCACHE"), "cache/download")}, upstreamProxies(t)...), ","),
+		"GOMODCACHE=" + cache,
 		"GOFLAGS=-modcacherw",
 		"GONOSUMDB=" + own, // not in the public checksum database until released
 		"GOTOOLCHAIN=local",
 	}
-
 	for _, dir := range released {
 		tag := version
 		if dir != "" {
@@ -88,8 +95,8 @@ func TestReleaseRehearsal(t *testing.T) {
 			for _, d := range deps {
 				args = append(args, d+"@"+version)
 			}
-			goRun(t, maintainer, filepath.Join(repo, dir), args...)
-			goRun(t, maintainer, filepath.Join(repo, dir), "mod", "tidy")
+			goRun(t, env, filepath.Join(repo, dir), args...)
+			goRun(t, env, filepath.Join(repo, dir), "mod", "tidy")
 			gitRun(t, repo, "commit", "-q", "-a", "-m", "release: "+dir+" requires "+strings.Join(deps, ", ")+" "+version)
 			tag = dir + "/" + version
 		}
@@ -98,17 +105,23 @@ func TestReleaseRehearsal(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
 
-	// The user: a new module, a fresh module cache, only file proxies,
-	// no checksum database (it cannot be reached without a network; the
-	// hashes in the chat's go.sum are still checked against the zips).
+// installOffline is the user: a new module, a fresh module cache, only
+// the file proxies given, no checksum database (it cannot be reached
+// without a network; the hashes in the chat's go.sum are still checked
+// against the zips), and no network where the system can take it away.
+// go get of broker/nats, a program built against it, and go install of
+// the chat must work.
+func installOffline(t *testing.T, work string, proxies []string, version string) {
+	t.Helper()
 	user := filepath.Join(work, "user")
 	if err := os.MkdirAll(user, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	userEnv := []string{
+	env := []string{
 		"GOWORK=off",
-		"GOPROXY=" + proxy.URL() + "," + fileURL(maintainerCache, "cache/download"),
+		"GOPROXY=" + strings.Join(proxies, ","),
 		"GOSUMDB=off",
 		"GOMODCACHE=" + filepath.Join(work, "user-modcache"),
 		"GOFLAGS=-mod=mod -modcacherw",
@@ -116,8 +129,8 @@ func TestReleaseRehearsal(t *testing.T) {
 		"GOBIN=" + filepath.Join(work, "bin"),
 	}
 	offline := offlineWrapper(t)
-	goRunIn(t, offline, userEnv, user, "mod", "init", "example.com/user")
-	goRunIn(t, offline, userEnv, user, "get", own+"/broker/nats@"+version)
+	goRunIn(t, offline, env, user, "mod", "init", "example.com/user")
+	goRunIn(t, offline, env, user, "get", own+"/broker/nats@"+version)
 	main := `package main
 
 import (
@@ -136,12 +149,11 @@ func main() {
 	}
 	// -trimpath keeps the build cache's keys free of the module cache's
 	// path, so a second run compiles nothing new.
-	goRunIn(t, offline, userEnv, user, "build", "-trimpath", "-o", filepath.Join(work, "bin", "user"), ".")
-	goRunIn(t, offline, userEnv, user, "install", "-trimpath", own+"/examples/chat@"+version)
+	goRunIn(t, offline, env, user, "build", "-trimpath", "-o", filepath.Join(work, "bin", "user"), ".")
+	goRunIn(t, offline, env, user, "install", "-trimpath", own+"/examples/chat@"+version)
 	if _, err := os.Stat(filepath.Join(work, "bin", "chat")); err != nil {
 		t.Fatalf("go install left no chat binary: %v", err)
 	}
-	// The user's go.mod names the released versions.
 	gomod, err := os.ReadFile(filepath.Join(user, "go.mod"))
 	if err != nil {
 		t.Fatal(err)
