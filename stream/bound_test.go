@@ -25,12 +25,12 @@ func TestReadMessageMemory(t *testing.T) {
 	hdr := codec.Header{Masked: true, Length: limit}.Size()
 
 	// The header and 10 bytes of a 3 MiB message.
-	send(t, c, peer, frame[:hdr+10])
+	send(t, c, peer, frame[:hdr+10], 10)
 	if c.partial == nil || len(c.partial.B) != 10 || cap(c.partial.B) > DefaultBufferSize {
 		t.Fatalf("10 bytes of a 3 MiB message held in %d bytes", cap(c.partial.B))
 	}
 	// One more MiB: the buffer follows what came.
-	send(t, c, peer, frame[hdr+10:hdr+(1<<20)])
+	send(t, c, peer, frame[hdr+10:hdr+(1<<20)], 1<<20)
 	if n := len(c.partial.B); n != 1<<20 {
 		t.Fatalf("read %d bytes of the message, sent %d", n, 1<<20)
 	}
@@ -50,32 +50,35 @@ func TestReadMessageMemory(t *testing.T) {
 }
 
 // send writes b from peer and has c read it with ReadMessage, which must
-// time out with the message unfinished: short read deadlines, again
-// until the write is done and one more read has emptied the socket.
-func send(t *testing.T, c *Conn, peer net.Conn, b []byte) {
+// time out with the message unfinished: short read deadlines, again until
+// c holds held bytes of the message. (Waiting for the write to return and
+// then for one more read was not enough on a loaded machine: a 20 ms read
+// could end before the socket was empty.)
+func send(t *testing.T, c *Conn, peer net.Conn, b []byte, held int) {
 	t.Helper()
 	sent := make(chan error, 1)
 	go func() {
 		_, err := peer.Write(b)
 		sent <- err
 	}()
-	done := false
-	for {
+	deadline := time.Now().Add(10 * time.Second)
+	holding := func() int {
+		if c.partial == nil {
+			return 0
+		}
+		return len(c.partial.B)
+	}
+	for holding() < held {
+		if time.Now().After(deadline) {
+			t.Fatalf("c holds %d bytes of the message after 10 s, want %d", holding(), held)
+		}
 		c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 		if _, _, err := c.ReadMessage(); !errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Fatalf("read of an unfinished message: %v", err)
 		}
-		if done {
-			return
-		}
-		select {
-		case err := <-sent:
-			if err != nil {
-				t.Fatal(err)
-			}
-			done = true // on loopback, the bytes are in the receive buffer
-		default:
-		}
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
 	}
 }
 
