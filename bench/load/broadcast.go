@@ -37,6 +37,26 @@ type BroadcastResult struct {
 	// delivery took on the wire, frame header included.
 	PayloadBytes    float64 `json:"payload_bytes"`
 	WireBytesPerMsg float64 `json:"wire_bytes_per_msg"`
+	// Skipped counts messages missing from a subscriber's stream when a
+	// later one of the same publisher arrived, that never came after:
+	// loss even when the drain bound ran out before the rest of the
+	// backlog arrived, where Lost also counts what was still on its way.
+	Skipped uint64 `json:"skipped"`
+	// Client is the load client that ran it: ClientReactor or
+	// ClientIndependent.
+	Client string `json:"client"`
+	// Phase is the CPU over publishing and the drain (independent
+	// client only).
+	Phase *PhaseCPU `json:"phase,omitempty"`
+}
+
+// Behind is what was still on its way when the drain bound ran out:
+// expected, not delivered, and not skipped over.
+func (r BroadcastResult) Behind() uint64 {
+	if r.Expected <= r.Delivered+r.Skipped {
+		return 0
+	}
+	return r.Expected - r.Delivered - r.Skipped
 }
 
 // broadcastDrainTimeout bounds the wait for the last deliveries; a
@@ -53,7 +73,7 @@ const probeID = 1<<32 - 1
 // every publisher's messages in order.
 func Broadcast(ctx context.Context, addr string, subs, pubs int, rate float64, size int, duration time.Duration, mode Mode) (BroadcastResult, error) {
 	size = max(size, headerLen)
-	res := BroadcastResult{Subscribers: subs, Publishers: pubs, Rate: rate, Size: size, Mode: mode}
+	res := BroadcastResult{Subscribers: subs, Publishers: pubs, Rate: rate, Size: size, Mode: mode, Client: ClientReactor}
 	if pubs < 1 || pubs > subs || rate <= 0 {
 		return res, fmt.Errorf("load: need 1 <= publishers (%d) <= subscribers (%d) and a rate > 0", pubs, subs)
 	}
@@ -101,6 +121,7 @@ type bcastRun struct {
 	probed                          atomic.Int64 // subscribers that saw a probe
 	published, delivered, reordered atomic.Uint64
 	malformed, sendErrs, dropped    atomic.Uint64
+	gaps                            gapCount
 	payloadBytes                    atomic.Uint64 // of the deliveries
 	hist                            Histogram
 }
@@ -186,6 +207,7 @@ func (r *bcastRun) fill(res *BroadcastResult) {
 	res.Reordered, res.Malformed = r.reordered.Load(), r.malformed.Load()
 	res.SendErrors, res.Dropped = r.sendErrs.Load(), r.dropped.Load()
 	res.Latency = r.hist.Summary()
+	res.Skipped = r.gaps.missing()
 }
 
 func (s *bcastSub) onMessage(_ *shoal.Conn, data []byte) {
@@ -206,7 +228,7 @@ func (s *bcastSub) onMessage(_ *shoal.Conn, data []byte) {
 	r.hist.Record(time.Duration(r.cl.now() - ts))
 	r.delivered.Add(1)
 	r.payloadBytes.Add(uint64(len(data)))
-	if !s.checks[pub].see(seq) {
+	if !r.gaps.see(&s.checks[pub], seq) {
 		r.reordered.Add(1)
 	}
 }

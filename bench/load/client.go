@@ -22,6 +22,36 @@ import (
 // number (or publisher and sequence) then the send time.
 const headerLen = 16
 
+// gapCount counts, over every stream of a run, the sequence numbers
+// skipped over (a later one came first) and those that came late: what
+// was skipped and never came is lost, whatever else was still on its
+// way when the run ended.
+type gapCount struct{ skipped, late atomic.Uint64 }
+
+// see records seq on s, counting a gap or a late arrival; it reports
+// whether seq came in order. The counters are touched only then, which
+// a correct server never causes.
+func (g *gapCount) see(s *seqCheck, seq uint64) bool {
+	next := s.next
+	if !s.see(seq) {
+		g.late.Add(1)
+		return false
+	}
+	if seq > next {
+		g.skipped.Add(seq - next)
+	}
+	return true
+}
+
+// missing is what was skipped over and never came late.
+func (g *gapCount) missing() uint64 {
+	s, l := g.skipped.Load(), g.late.Load()
+	if l >= s {
+		return 0
+	}
+	return s - l
+}
+
 // receiver is what a dialed connection's Value holds: the scenario's
 // state for that connection. Calls for one connection never overlap
 // (shoal's actor guarantee), so receivers need no lock of their own for

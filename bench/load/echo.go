@@ -34,6 +34,11 @@ type EchoResult struct {
 	// echo took on the wire from the server, frame header included.
 	PayloadBytes    float64 `json:"payload_bytes"`
 	WireBytesPerMsg float64 `json:"wire_bytes_per_msg"`
+	// Client is the load client that ran it: ClientReactor or
+	// ClientIndependent.
+	Client string `json:"client"`
+	// Phase is the CPU over the window (independent client only).
+	Phase *PhaseCPU `json:"phase,omitempty"`
 }
 
 // Echo keeps inflight messages of size bytes in flight on each of conns
@@ -49,7 +54,7 @@ func Echo(ctx context.Context, addr string, conns, size, inflight int, duration 
 	}
 	defer cl.close()
 	run := &echoRun{cl: cl, size: size, pl: newPayloads(size, mode)}
-	res := EchoResult{Conns: conns, Size: size, Inflight: inflight, Mode: mode}
+	res := EchoResult{Conns: conns, Size: size, Inflight: inflight, Mode: mode, Client: ClientReactor}
 	open, failed, derr := run.dial(ctx, conns)
 	res.DialErrors, res.DialError = failed, errString(derr)
 	if len(open) == 0 {

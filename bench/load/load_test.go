@@ -1,10 +1,13 @@
 package load
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/shoalws/shoal/bench/load/rawws"
 )
 
 func TestEcho(t *testing.T) {
@@ -99,7 +102,7 @@ func TestBroadcastDetectsLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Lost == 0 || res.Drained {
+	if res.Lost == 0 || res.Skipped == 0 || res.Skipped > res.Lost || res.Drained {
 		t.Fatalf("loss not detected: %+v", res)
 	}
 }
@@ -203,6 +206,23 @@ func TestReceiveNoAlloc(t *testing.T) {
 	}
 	if run.reordered.Load() != 0 || erun.reordered.Load() != 0 || run.delivered.Load() < 1000 {
 		t.Errorf("reordered %d/%d, delivered %d", run.reordered.Load(), erun.reordered.Load(), run.delivered.Load())
+	}
+
+	// The independent subscriber's check, on a message as rawws reads it.
+	raw := &rawBcast{pubs: 2, size: 64, pattern: filler(64), base: time.Now()}
+	checks := make([]seqCheck, 2)
+	m := rawws.Message{Op: rawws.OpBinary, Payload: bytes.Clone(raw.pattern)}
+	seq = 0
+	allocs = testing.AllocsPerRun(1000, func() {
+		putHeader(m.Payload, 1<<32|seq, int64(time.Since(raw.base)))
+		m.At = time.Now()
+		if raw.receive(3, checks, m) != delivery {
+			t.Fatal("not a delivery")
+		}
+		seq++
+	})
+	if allocs != 0 {
+		t.Errorf("independent: %v allocations per message", allocs)
 	}
 }
 

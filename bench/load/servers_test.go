@@ -119,3 +119,48 @@ func swappingBroadcast(srv **shoal.Server) shoal.Handler {
 		}
 	}}
 }
+
+// corruptingEcho alters a byte of every 5th message's filler.
+func corruptingEcho(**shoal.Server) shoal.Handler {
+	return shoal.HandlerFuncs{Message: func(c *shoal.Conn, m shoal.Message) {
+		p := stateOf(c)
+		if p.n++; p.n%5 == 0 && len(m.Data) > 20 {
+			m.Data[20] ^= 0xFF
+		}
+		c.Send(m.Type, m.Data)
+	}}
+}
+
+// closingEcho closes each connection, with 1011, at its 3rd message.
+func closingEcho(**shoal.Server) shoal.Handler {
+	return shoal.HandlerFuncs{Message: func(c *shoal.Conn, m shoal.Message) {
+		p := stateOf(c)
+		if p.n++; p.n == 3 {
+			c.Close(shoal.StatusInternalError, "test")
+			return
+		}
+		c.Send(m.Type, m.Data)
+	}}
+}
+
+// corruptingBroadcast alters a byte of every 7th message's filler.
+func corruptingBroadcast(srv **shoal.Server) shoal.Handler {
+	var n atomic.Uint64
+	return shoal.HandlerFuncs{Message: func(c *shoal.Conn, m shoal.Message) {
+		if n.Add(1)%7 == 0 && len(m.Data) > 20 {
+			m.Data[20] ^= 0xFF
+		}
+		(*srv).Broadcast(m.Type, m.Data)
+	}}
+}
+
+// stallingBroadcast broadcasts the first 20 messages, then nothing: the
+// rest never leave it.
+func stallingBroadcast(srv **shoal.Server) shoal.Handler {
+	var n atomic.Uint64
+	return shoal.HandlerFuncs{Message: func(c *shoal.Conn, m shoal.Message) {
+		if seq, _, ok := getHeader(m.Data); ok && seq>>32 == probeID || n.Add(1) <= 20 {
+			(*srv).Broadcast(m.Type, m.Data)
+		}
+	}}
+}
