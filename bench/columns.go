@@ -46,8 +46,53 @@ func figure(key, head string, b better, value func(row) (float64, bool)) column 
 // text is a column of text only.
 func text(head string, cell func(row) string) column { return column{head: head, cell: cell} }
 
-// columns are the table of a scenario, headline first.
-func columns(scenario string) []column {
+// columns are the table of a run: the client that produced the row, then
+// the headline figure and the rest. The reactor client's figures of CPU per message
+// divide the whole run's CPU, the independent clients' that of the
+// measured phase, and only they report the load's CPU there.
+func columns(s spec) []column {
+	cols := scenarioColumns(s)
+	if len(cols) == 0 {
+		return nil
+	}
+	client := text("client", func(r row) string {
+		c := ""
+		switch res := r.Result.(type) {
+		case load.EchoResult:
+			c = res.Client
+		case load.BroadcastResult:
+			c = res.Client
+		case nil:
+			return "-"
+		}
+		if c == "" { // the only client there was, and idle's and churn's
+			c = load.ClientReactor
+		}
+		return c
+	})
+	return append([]column{client}, cols...)
+}
+
+// phaseColumns are the server's and the load's CPU use over an
+// independent run's measured phase, in cores: a load near the machine's
+// cores less the server's says the client may have been the limit.
+func phaseColumns(phase func(row) *load.PhaseCPU) []column {
+	cores := func(key, head string, pick func(*load.PhaseCPU) float64) column {
+		return figure(key, head, unranked, func(r row) (float64, bool) {
+			if p := phase(r); p != nil && p.Seconds > 0 {
+				return pick(p), true
+			}
+			return 0, false
+		})
+	}
+	return []column{
+		cores("server_cores", "server cores", (*load.PhaseCPU).ServerCores),
+		cores("load_cores", "load cores", (*load.PhaseCPU).LoadCores),
+	}
+}
+
+// scenarioColumns are columns without the client's.
+func scenarioColumns(s spec) []column {
 	rss := figure("rss_peak", "RSS peak MiB", unranked, func(r row) (float64, bool) {
 		return r.Server.RSSPeakMiB, r.Result != nil && r.Server.RSSPeakMiB > 0
 	})
@@ -58,7 +103,7 @@ func columns(scenario string) []column {
 		}
 		return fmt.Sprintf("%s / %d", group(fmt.Sprint(r.Server.GoroutinesPeak)), r.Server.ThreadsPeak)
 	})
-	switch scenario {
+	switch s.Scenario {
 	case "idle":
 		return []column{
 			figure("kib_per_conn", "server KiB/conn", lower, func(r row) (float64, bool) {
@@ -87,7 +132,11 @@ func columns(scenario string) []column {
 			res, ok := r.Result.(load.EchoResult)
 			return res.Latency, ok && res.Latency.Samples > 0
 		}
-		return []column{
+		cpuHead := "server CPU µs/round trip (= s per 1M msgs)"
+		if s.independent() {
+			cpuHead = "server CPU µs/round trip in the window"
+		}
+		cols := []column{
 			figure("round_trips", "round trips/s", higher, func(r row) (float64, bool) {
 				res, ok := r.Result.(load.EchoResult)
 				return res.RoundTripsPerSec, ok && res.Received > 0
@@ -95,9 +144,17 @@ func columns(scenario string) []column {
 			latencyColumn("p50", lat, func(l load.Latency) float64 { return l.P50us }),
 			latencyColumn("p99", lat, func(l load.Latency) float64 { return l.P99us }),
 			latencyColumn("max", lat, func(l load.Latency) float64 { return l.Maxus }),
-			figure("cpu_per_msg", "server CPU µs/round trip (= s per 1M msgs)", lower, func(r row) (float64, bool) {
+			figure("cpu_per_msg", cpuHead, lower, func(r row) (float64, bool) {
 				return r.Server.CPUMicrosPerRoundTrip, r.Server.CPUMicrosPerRoundTrip > 0
 			}),
+		}
+		if s.independent() {
+			cols = append(cols, phaseColumns(func(r row) *load.PhaseCPU {
+				res, _ := r.Result.(load.EchoResult)
+				return res.Phase
+			})...)
+		}
+		return append(cols,
 			figure("wire_per_msg", "wire B/echo (payload)", lower, func(r row) (float64, bool) {
 				res, ok := r.Result.(load.EchoResult)
 				return res.WireBytesPerMsg, ok && res.WireBytesPerMsg > 0
@@ -106,20 +163,33 @@ func columns(scenario string) []column {
 			counter("reordered", func(r row) (uint64, bool) { res, ok := r.Result.(load.EchoResult); return res.Reordered, ok }),
 			rss,
 			peaks,
-		}
+		)
 	case "broadcast":
 		lat := func(r row) (load.Latency, bool) {
 			res, ok := r.Result.(load.BroadcastResult)
 			return res.Latency, ok && res.Latency.Samples > 0
 		}
-		return []column{
+		cpuHead := "server CPU s per 1M deliveries"
+		if s.independent() {
+			cpuHead = "server CPU µs/delivery, publishing + drain"
+		}
+		cols := []column{
 			figure("deliveries", "deliveries/s", higher, func(r row) (float64, bool) {
 				res, ok := r.Result.(load.BroadcastResult)
 				return res.DeliveriesPerSec, ok && res.Published > 0
 			}),
 			latencyColumn("p50", lat, func(l load.Latency) float64 { return l.P50us }),
 			latencyColumn("p99", lat, func(l load.Latency) float64 { return l.P99us }),
-			counter("lost", func(r row) (uint64, bool) { res, ok := r.Result.(load.BroadcastResult); return res.Lost, ok }),
+			// Past the drain bound, what had not come yet may still
+			// have been on its way: lost is then what a later message
+			// overtook and that never came.
+			counter("lost", func(r row) (uint64, bool) {
+				res, ok := r.Result.(load.BroadcastResult)
+				if !res.Drained {
+					return res.Skipped, ok
+				}
+				return res.Lost, ok
+			}),
 			counter("reordered", func(r row) (uint64, bool) {
 				res, ok := r.Result.(load.BroadcastResult)
 				return res.Reordered, ok
@@ -130,20 +200,28 @@ func columns(scenario string) []column {
 				case !ok || res.Published == 0:
 					return "-"
 				case !res.Drained:
-					return fmt.Sprintf("not in %.0f s", res.DrainSeconds)
+					return fmt.Sprintf("not in %.0f s (%s behind)", res.DrainSeconds, group(fmt.Sprint(res.Behind())))
 				}
-				return fmt.Sprintf("%.1f s", res.DrainSeconds)
+				return fmt.Sprintf("%.2f s", res.DrainSeconds)
 			}),
 			cpu,
-			figure("cpu_per_msg", "server CPU s per 1M deliveries", lower, func(r row) (float64, bool) {
+			figure("cpu_per_msg", cpuHead, lower, func(r row) (float64, bool) {
 				return r.Server.CPUSecondsPerMillion, r.Server.CPUSecondsPerMillion > 0
 			}),
+		}
+		if s.independent() {
+			cols = append(cols, phaseColumns(func(r row) *load.PhaseCPU {
+				res, _ := r.Result.(load.BroadcastResult)
+				return res.Phase
+			})...)
+		}
+		return append(cols,
 			figure("wire_per_msg", "wire B/delivery", lower, func(r row) (float64, bool) {
 				res, ok := r.Result.(load.BroadcastResult)
 				return res.WireBytesPerMsg, ok && res.WireBytesPerMsg > 0
 			}),
 			rss,
-		}
+		)
 	case "churn":
 		churn := func(r row) (load.ChurnResult, bool) { res, ok := r.Result.(load.ChurnResult); return res, ok }
 		return []column{
@@ -245,6 +323,12 @@ func issues(r row) string {
 		note(res.Dropped, "dropped by the server")
 		note(res.SendErrors, "sends refused")
 		note(res.Malformed, "malformed")
+		// The publishers could not keep the asked pace: the server (a
+		// full socket) or the load process held them back.
+		// (A message short is the window's rounding, not a lag.)
+		if asked := res.Rate * res.Seconds; res.Published > 0 && float64(res.Published)+1 < 0.99*asked {
+			out = append(out, fmt.Sprintf("published %.0f%% of the asked rate", 100*float64(res.Published)/asked))
+		}
 	case load.ChurnResult:
 		dial(res.Steady.DialErrors, res.Steady.DialError)
 		if res.DialErrors > 0 {

@@ -35,6 +35,13 @@ func defaults() settings {
 		pubs:         10,
 		bcastSizes:   []int{64},
 		deliveries:   500000,
+		// The issue's ceiling: where the servers stop keeping up.
+		ceiling: []float64{1e6, 2.5e6},
+		// Long enough for any server that keeps up to empty its queues;
+		// those far behind at the ceiling would take minutes, and 10 s
+		// keeps the whole comparison near 12 minutes.
+		drain:  10 * time.Second,
+		client: clientAuto,
 		// Short: the libraries that fall behind took up to three
 		// windows more to drain their backlog, and load waits 30 s at
 		// most; 5 s keeps their drain inside it, and the whole in time.
@@ -58,6 +65,9 @@ func quickSettings() settings {
 		pubs:          10,
 		bcastSizes:    []int{64},
 		deliveries:    20000,
+		ceiling:       []float64{50000},
+		drain:         5 * time.Second,
+		client:        clientAuto,
 		bcastDuration: time.Second,
 		churnConns:    20,
 		churnRate:     50,
@@ -70,9 +80,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var libs, sizes, subs string
+	var libs, sizes, subs, ceiling string
 	var conns, inflight, pubs int
-	var duration time.Duration
+	var duration, drain time.Duration
 	var rate, deliveries, churnRate float64
 	fs.StringVar(&o.scenario, "scenario", "all", "idle, echo, broadcast, churn, compress or all (all but compress)")
 	fs.StringVar(&libs, "libs", "shoal,gorilla,gws,nbio,gobwas", "peer libraries, comma-separated")
@@ -89,6 +99,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&rate, "rate", 0, "broadcast messages/s published in all (default: -deliveries / subscribers)")
 	fs.Float64Var(&deliveries, "deliveries", 0, "broadcast deliveries/s asked of all subscribers together, when -rate is not given (default 500000)")
 	fs.Float64Var(&churnRate, "churn-rate", 0, "connects/s, churn (default 200)")
+	fs.StringVar(&ceiling, "ceiling", "", `broadcast deliveries/s asked in further runs at the first subscriber count, comma-separated, or "none" (default 1000000,2500000)`)
+	fs.DurationVar(&drain, "drain", 0, "bound on an independent broadcast's drain (default 10s; the reactor client waits 30s)")
+	var client string
+	fs.StringVar(&client, "client", "", "load client of echo and broadcast: independent (a goroutine per connection, in a process of its own), "+
+		"reactor (shoal's client role, in this process), both, or auto (default: independent, and reactor again for the first echo and broadcast run); "+
+		"idle, churn and compress always run on the reactor client")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -137,6 +153,22 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if set["churn-rate"] {
 		st.churnRate = churnRate
 	}
+	if set["ceiling"] {
+		st.ceiling = nil
+		if ceiling != "none" {
+			l, err := floatList(ceiling)
+			if err != nil {
+				return o, fmt.Errorf("-ceiling: %w", err)
+			}
+			st.ceiling = l
+		}
+	}
+	if set["drain"] {
+		st.drain = drain
+	}
+	if set["client"] {
+		st.client = client
+	}
 	for _, l := range strings.Split(libs, ",") {
 		if l = strings.TrimSpace(l); l != "" {
 			o.libs = append(o.libs, l)
@@ -165,6 +197,13 @@ func (o options) check() error {
 		return errors.New("-duration: need more than 0")
 	case st.rate < 0 || st.deliveries <= 0 || st.churnRate <= 0:
 		return errors.New("-rate, -deliveries, -churn-rate: need more than 0")
+	case st.drain <= 0:
+		return errors.New("-drain: need more than 0")
+	}
+	switch st.client {
+	case clientAuto, clientIndependent, clientReactor, clientBoth:
+	default:
+		return fmt.Errorf("-client %q: want auto, independent, reactor or both", st.client)
 	}
 	for _, n := range append(slices.Clone(st.echoSizes), st.bcastSizes...) {
 		if n < minSize {
@@ -195,6 +234,19 @@ func intList(s string) ([]int, error) {
 	return out, nil
 }
 
+// floatList parses "1000000,2500000".
+func floatList(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("%q is not a positive number", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
 // jsonable is the options as recorded with the results.
 func (o options) jsonable() map[string]any {
 	st := o.st
@@ -203,7 +255,8 @@ func (o options) jsonable() map[string]any {
 		"idle_conns": st.idleConns, "echo_conns": st.echoConns, "echo_sizes": st.echoSizes,
 		"inflight": st.inflight, "echo_duration": st.echoDuration.String(),
 		"subs": st.subs, "pubs": st.pubs, "broadcast_sizes": st.bcastSizes, "rate": st.rate,
-		"deliveries": st.deliveries, "broadcast_duration": st.bcastDuration.String(),
+		"deliveries": st.deliveries, "ceiling": st.ceiling, "broadcast_duration": st.bcastDuration.String(),
+		"drain": st.drain.String(), "client": st.client,
 		"churn_conns": st.churnConns, "churn_rate": st.churnRate, "churn_duration": st.churnDuration.String(),
 	}
 }

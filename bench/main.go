@@ -27,6 +27,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"slices"
 	"time"
 )
 
@@ -75,7 +76,7 @@ func run(ctx context.Context, o options) error {
 	}
 	defer os.RemoveAll(tmp)
 	log.Printf("building the peers")
-	bins, err := buildPeers(tmp, o.libs)
+	bins, err := buildPeers(tmp, o.libs, slices.ContainsFunc(specs, spec.independent))
 	if err != nil {
 		return err
 	}
@@ -125,7 +126,7 @@ func run(ctx context.Context, o options) error {
 
 // progress is a row's headline figure, and its issues, for stderr.
 func progress(s spec, r row) string {
-	c := columns(s.Scenario)[0]
+	c := columns(s)[1] // after the client: the headline
 	line := c.head + " " + c.cell(r)
 	if is := issues(r); is != "" {
 		line += "; " + is

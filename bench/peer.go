@@ -20,13 +20,14 @@ import (
 	"github.com/shoalws/shoal/internal/testca"
 )
 
-// peerBinaries are the two builds of the peer command. nbio is built
-// apart: its package init starts a task pool in every process that links
-// it, which would add to every other library's baseline memory and
-// goroutines.
+// peerBinaries are the two builds of the peer command, and the
+// independent clients' command. nbio is built apart: its package init
+// starts a task pool in every process that links it, which would add to
+// every other library's baseline memory and goroutines.
 type peerBinaries struct {
 	plain string // shoal, gorilla, gws, gobwas
 	nbio  string // -tags nbio; empty when nbio is not compared
+	load  string // load/cmd/independent; empty when no run uses it
 }
 
 // forLib is the binary that serves lib.
@@ -38,13 +39,14 @@ func (b peerBinaries) forLib(lib string) string {
 }
 
 // buildPeers builds the peer command into dir once per binary the libs
-// need. GOWORK=off: the peers are built from bench/go.mod alone, so the
+// need, and with independent the independent clients' command.
+// GOWORK=off: the peers are built from bench/go.mod alone, so the
 // compared libraries are the versions it pins, not whatever the
 // repository's workspace resolves them to. shoal itself is this checkout:
 // bench/go.mod requires its release version, which may not be published
 // yet, so the build goes through a copy of go.mod that replaces it with
 // the repository root.
-func buildPeers(dir string, libs []string) (peerBinaries, error) {
+func buildPeers(dir string, libs []string, independent bool) (peerBinaries, error) {
 	var b peerBinaries
 	modfile, err := modfileWithLocalShoal(dir)
 	if err != nil {
@@ -52,7 +54,7 @@ func buildPeers(dir string, libs []string) (peerBinaries, error) {
 	}
 	if slices.ContainsFunc(libs, func(l string) bool { return l != "nbio" }) {
 		b.plain = filepath.Join(dir, "peer")
-		if err := goBuild(modfile, b.plain); err != nil {
+		if err := goBuild(modfile, b.plain, "./peers/cmd/peer"); err != nil {
 			return b, err
 		}
 	}
@@ -60,7 +62,13 @@ func buildPeers(dir string, libs []string) (peerBinaries, error) {
 		// nbio is kept out of the default build and so of the -race
 		// test suite (see peers/nbio.go), but is in the comparison.
 		b.nbio = filepath.Join(dir, "peer-nbio")
-		if err := goBuild(modfile, b.nbio, "-tags", "nbio"); err != nil {
+		if err := goBuild(modfile, b.nbio, "./peers/cmd/peer", "-tags", "nbio"); err != nil {
+			return b, err
+		}
+	}
+	if independent {
+		b.load = filepath.Join(dir, "independent")
+		if err := goBuild(modfile, b.load, "./load/cmd/independent"); err != nil {
 			return b, err
 		}
 	}
@@ -90,8 +98,8 @@ func modfileWithLocalShoal(dir string) (string, error) {
 	return modfile, nil
 }
 
-func goBuild(modfile, out string, flags ...string) error {
-	args := append(append([]string{"build", "-modfile=" + modfile}, flags...), "-o", out, "./peers/cmd/peer")
+func goBuild(modfile, out, pkg string, flags ...string) error {
+	args := append(append([]string{"build", "-modfile=" + modfile}, flags...), "-o", out, pkg)
 	return goCmd(args...)
 }
 
@@ -138,6 +146,7 @@ const peerReadyTimeout = 15 * time.Second
 // configuration, which trusts its CA alone.
 type wss struct {
 	certFile, keyFile string
+	caFile            string // for the independent clients' process
 	client            *tls.Config
 }
 
@@ -147,11 +156,11 @@ func newWSS(dir string) (*wss, error) {
 	if err != nil {
 		return nil, err
 	}
-	cert, key, _, err := ca.WriteFiles(dir)
+	cert, key, caFile, err := ca.WriteFiles(dir)
 	if err != nil {
 		return nil, err
 	}
-	return &wss{certFile: cert, keyFile: key, client: ca.ClientConfig("127.0.0.1")}, nil
+	return &wss{certFile: cert, keyFile: key, caFile: caFile, client: ca.ClientConfig("127.0.0.1")}, nil
 }
 
 // startPeer runs bin for lib and waits for its "ready <addr>" line.

@@ -19,7 +19,7 @@ func buildTestPeers(t *testing.T) peerBinaries {
 	if testing.Short() {
 		t.Skip("builds and runs the peer command")
 	}
-	bins, err := buildPeers(t.TempDir(), []string{"shoal", "gorilla"})
+	bins, err := buildPeers(t.TempDir(), []string{"shoal", "gorilla"}, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,27 @@ type spec struct {
 	Mode load.Mode `json:"mode"`
 	// TLS: over wss://, each library with its own TLS (-tls).
 	TLS bool `json:"tls,omitempty"`
+	// Client is the load client: load.ClientIndependent or
+	// load.ClientReactor ("" in results from before there were two).
+	Client string `json:"client,omitempty"`
+	// Drain bounds the wait for an independent broadcast's last
+	// deliveries (the reactor client's bound is its own, 30 s).
+	Drain  time.Duration `json:"-"`
+	DrainS float64       `json:"drain_s,omitempty"` // Drain, for the JSON
+}
+
+// independent reports whether s runs on the independent clients.
+func (s spec) independent() bool { return s.Client == load.ClientIndependent }
+
+// clientLabel names s's client in titles: echo and broadcast have two.
+func (s spec) clientLabel() string {
+	switch {
+	case s.Scenario != "echo" && s.Scenario != "broadcast":
+		return ""
+	case s.independent():
+		return ", independent clients"
+	}
+	return ", reactor client"
 }
 
 // modeLabel says how a compression run talks, for titles.
@@ -60,10 +81,10 @@ func (s spec) plainTitle() string {
 		}
 		return fmt.Sprintf("idle: %d connections", s.Conns)
 	case "echo":
-		return fmt.Sprintf("echo: %d connections, %s%s, %d in flight, %v", s.Conns, s.modeLabel(), size, s.Inflight, s.Duration)
+		return fmt.Sprintf("echo: %d connections, %s%s, %d in flight, %v%s", s.Conns, s.modeLabel(), size, s.Inflight, s.Duration, s.clientLabel())
 	case "broadcast":
-		return fmt.Sprintf("broadcast: %d subscribers, %d publishers, %s msg/s (%s deliveries/s asked), %s%s, %v publishing",
-			s.Subs, s.Pubs, num(s.Rate), num(s.Rate*float64(s.Subs)), s.modeLabel(), size, s.Duration)
+		return fmt.Sprintf("broadcast: %d subscribers, %d publishers, %s msg/s (%s deliveries/s asked), %s%s, %v publishing%s",
+			s.Subs, s.Pubs, num(s.Rate), num(s.Rate*float64(s.Subs)), s.modeLabel(), size, s.Duration, s.clientLabel())
 	case "churn":
 		return fmt.Sprintf("churn: %d steady echo connections, %s connects/s, %v", s.Conns, num(s.Rate), s.Duration)
 	}
@@ -79,6 +100,16 @@ func (s spec) short() string {
 }
 
 func (s spec) plainShort() string {
+	client := ""
+	if s.independent() {
+		client = ", independent"
+	} else if s.Scenario == "echo" || s.Scenario == "broadcast" {
+		client = ", reactor"
+	}
+	return s.scenarioShort() + client
+}
+
+func (s spec) scenarioShort() string {
 	switch {
 	case s.Scenario == "idle" && s.Mode.Exchange:
 		return fmt.Sprintf("idle %d conns, %s", s.Conns, strings.TrimSuffix(s.modeLabel(), ", "))
@@ -91,7 +122,7 @@ func (s spec) plainShort() string {
 	case s.Scenario == "broadcast" && s.Mode.Compress:
 		return fmt.Sprintf("broadcast %d subs, compressed", s.Subs)
 	case s.Scenario == "broadcast":
-		return fmt.Sprintf("broadcast %d subs", s.Subs)
+		return fmt.Sprintf("broadcast %d subs, %s/s", s.Subs, compact(s.Rate*float64(s.Subs)))
 	}
 	return s.Scenario
 }
@@ -104,73 +135,127 @@ var scenarios = []string{"idle", "echo", "broadcast", "churn"}
 
 // settings are the resolved command line: each scenario's parameters.
 type settings struct {
-	idleConns     int
-	echoConns     int
-	echoSizes     []int
-	inflight      int
-	echoDuration  time.Duration
-	subs          []int
-	pubs          int
-	bcastSizes    []int
-	rate          float64 // 0: deliveries / subs
-	deliveries    float64 // per second asked of all receivers
+	idleConns    int
+	echoConns    int
+	echoSizes    []int
+	inflight     int
+	echoDuration time.Duration
+	subs         []int
+	pubs         int
+	bcastSizes   []int
+	rate         float64 // 0: deliveries / subs
+	deliveries   float64 // per second asked of all receivers
+	// ceiling: more deliveries/s asked, each a broadcast run at the
+	// first subscriber count (-ceiling).
+	ceiling       []float64
 	bcastDuration time.Duration
+	drain         time.Duration // independent broadcast's drain bound
+	client        string        // -client: auto, independent, reactor or both
 	churnConns    int
 	churnRate     float64
 	churnDuration time.Duration
 }
 
-// plan lists the runs of the named scenarios ("all": every one).
+// The -client settings: which load client runs echo and broadcast.
+const (
+	clientAuto        = "auto" // independent, and reactor again for the first runs
+	clientBoth        = "both"
+	clientIndependent = load.ClientIndependent
+	clientReactor     = load.ClientReactor
+)
+
+// clientsFor is the clients of an echo or broadcast run: the first of
+// its scenario (echo at the first size, broadcast at the first size,
+// subscriber count and rate) or another.
+func (st settings) clientsFor(first bool) []string {
+	switch st.client {
+	case clientIndependent, clientReactor:
+		return []string{st.client}
+	case clientBoth:
+		return []string{clientIndependent, clientReactor}
+	}
+	if first {
+		return []string{clientIndependent, clientReactor}
+	}
+	return []string{clientIndependent}
+}
+
+// plan lists the runs of the named scenarios ("all": every one). idle,
+// churn and compress run on the reactor client; echo and broadcast on
+// the clients -client names.
 func plan(scenario string, st settings) ([]spec, error) {
 	names := []string{scenario}
 	if scenario == "all" {
 		names = scenarios
 	}
 	var out []spec
+	add := func(s spec, first bool) {
+		for _, c := range st.clientsFor(first) {
+			s.Client = c
+			if c == clientIndependent && s.Scenario == "broadcast" {
+				s.Drain = st.drain
+			}
+			out = append(out, s)
+		}
+	}
 	for _, name := range names {
 		switch name {
 		case "idle":
-			out = append(out, spec{Scenario: name, Conns: st.idleConns})
+			out = append(out, spec{Scenario: name, Conns: st.idleConns, Client: clientReactor})
 		case "echo":
-			for _, size := range st.echoSizes {
-				out = append(out, spec{Scenario: name, Conns: st.echoConns, Size: size,
-					Inflight: st.inflight, Duration: st.echoDuration})
+			for i, size := range st.echoSizes {
+				add(spec{Scenario: name, Conns: st.echoConns, Size: size,
+					Inflight: st.inflight, Duration: st.echoDuration}, i == 0)
 			}
 		case "broadcast":
-			for _, size := range st.bcastSizes {
-				for _, subs := range st.subs {
-					rate := st.rate
-					if rate == 0 {
-						rate = st.deliveries / float64(subs)
-					}
-					out = append(out, spec{Scenario: name, Subs: subs, Pubs: st.pubs, Rate: rate,
-						Size: size, Duration: st.bcastDuration})
-				}
-			}
+			planBroadcast(st, add)
 		case "churn":
-			out = append(out, spec{Scenario: name, Conns: st.churnConns, Rate: st.churnRate, Duration: st.churnDuration})
+			out = append(out, spec{Scenario: name, Conns: st.churnConns, Rate: st.churnRate, Duration: st.churnDuration,
+				Client: clientReactor})
 		case "compress":
+			// The independent client has no permessage-deflate.
 			for _, m := range []load.Mode{{Exchange: true}, {Exchange: true, Compress: true}, {Exchange: true, Compress: true, Takeover: true}} {
-				out = append(out, spec{Scenario: "idle", Conns: st.idleConns, Mode: m})
+				out = append(out, spec{Scenario: "idle", Conns: st.idleConns, Mode: m, Client: clientReactor})
 			}
 			compressed := load.Mode{Compress: true}
 			out = append(out, spec{Scenario: "echo", Conns: st.echoConns, Size: minSize, Inflight: st.inflight,
-				Duration: st.echoDuration, Mode: compressed})
+				Duration: st.echoDuration, Mode: compressed, Client: clientReactor})
 			subs := st.subs[0]
 			rate := st.rate
 			if rate == 0 {
 				rate = st.deliveries / float64(subs)
 			}
 			out = append(out, spec{Scenario: "broadcast", Subs: subs, Pubs: st.pubs, Rate: rate, Size: minSize,
-				Duration: st.bcastDuration, Mode: compressed})
+				Duration: st.bcastDuration, Mode: compressed, Client: clientReactor})
 		default:
 			return nil, fmt.Errorf("unknown scenario %q (want idle, echo, broadcast, churn, compress or all)", name)
 		}
 	}
 	for i := range out {
 		out[i].DurationS = out[i].Duration.Seconds()
+		out[i].DrainS = out[i].Drain.Seconds()
 	}
 	return out, nil
+}
+
+// planBroadcast adds the broadcast runs: each size at each subscriber
+// count at the asked rate, then the ceiling rates at the first
+// subscriber count.
+func planBroadcast(st settings, add func(s spec, first bool)) {
+	for i, size := range st.bcastSizes {
+		for j, subs := range st.subs {
+			rate := st.rate
+			if rate == 0 {
+				rate = st.deliveries / float64(subs)
+			}
+			add(spec{Scenario: "broadcast", Subs: subs, Pubs: st.pubs, Rate: rate,
+				Size: size, Duration: st.bcastDuration}, i == 0 && j == 0)
+		}
+		for _, d := range st.ceiling {
+			add(spec{Scenario: "broadcast", Subs: st.subs[0], Pubs: st.pubs, Rate: d / float64(st.subs[0]),
+				Size: size, Duration: st.bcastDuration}, false)
+		}
+	}
 }
 
 // overhead is the time a run takes besides its load window: typical
@@ -185,19 +270,30 @@ func (s spec) overhead() overhead {
 	const handshakes = 8000 // per second: a little under the slowest seen
 	dial := time.Duration(float64(max(s.Conns, s.Subs)) / handshakes * float64(time.Second))
 	base := time.Second/2 + dial
+	if s.independent() {
+		base += independentStart
+	}
 	switch s.Scenario {
 	case "idle":
 		return overhead{base + 2*time.Second, base + 2*time.Second} // 2 s settled
 	case "echo":
 		return overhead{base, base + 5*time.Second} // load's echo drain
 	case "broadcast":
-		drain := min(s.Duration*5/2, 30*time.Second)
-		return overhead{base + time.Second + drain, base + time.Second + 30*time.Second} // warm-up, drain
+		bound := 30 * time.Second // the reactor client's
+		if s.independent() {
+			bound = s.Drain
+		}
+		drain := min(s.Duration*5/2, bound)
+		return overhead{base + time.Second + drain, base + time.Second + bound} // warm-up, drain
 	case "churn":
 		return overhead{base, base + 5*time.Second + settleTimeout} // load's close wait, our settle
 	}
 	return overhead{}
 }
+
+// independentStart is about what an independent run adds: the load
+// process starting, and for echo the ramp before its window.
+const independentStart = 200 * time.Millisecond
 
 // estimate is how long runs take for n libraries: typically and at worst.
 func estimate(runs []spec, n int) (typical, worst time.Duration) {

@@ -8,8 +8,11 @@ import (
 	"time"
 )
 
-// The default comparison: every scenario, echo at three sizes, broadcast
-// asking 500,000 deliveries/s of 5,000 then 10,000 subscribers.
+// The default comparison: every scenario; echo at three sizes and
+// broadcast asking 500,000 deliveries/s of 5,000 then 10,000
+// subscribers, then 1,000,000 and 2,500,000 of 5,000, on independent
+// clients, and the first echo and broadcast again on the reactor
+// client.
 func TestPlanDefault(t *testing.T) {
 	o, err := parseFlags(nil, io.Discard)
 	if err != nil {
@@ -23,22 +26,33 @@ func TestPlanDefault(t *testing.T) {
 	for _, s := range specs {
 		got = append(got, s.short())
 	}
-	want := []string{"idle 10000 conns", "echo 64 B", "echo 1 KiB", "echo 16 KiB", "broadcast 5000 subs", "broadcast 10000 subs", "churn"}
+	want := []string{"idle 10000 conns",
+		"echo 64 B, independent", "echo 64 B, reactor", "echo 1 KiB, independent", "echo 16 KiB, independent",
+		"broadcast 5000 subs, 500k/s, independent", "broadcast 5000 subs, 500k/s, reactor",
+		"broadcast 10000 subs, 500k/s, independent",
+		"broadcast 5000 subs, 1M/s, independent", "broadcast 5000 subs, 2.5M/s, independent",
+		"churn"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("runs %q, want %q", got, want)
 	}
 	for _, s := range specs {
-		if s.Scenario == "broadcast" && (s.Rate*float64(s.Subs) != 500000 || s.Pubs != 10 || s.Size != 64) {
-			t.Errorf("broadcast %+v: want 500,000 deliveries/s asked, 10 publishers, 64 B", s)
+		if s.Scenario == "broadcast" && (s.Pubs != 10 || s.Size != 64) {
+			t.Errorf("broadcast %+v: want 10 publishers, 64 B", s)
+		}
+		if s.independent() && s.Scenario == "broadcast" && s.Drain != 10*time.Second {
+			t.Errorf("independent broadcast %+v: want a 10 s drain bound", s)
+		}
+		if (s.Scenario == "idle" || s.Scenario == "churn") && s.independent() {
+			t.Errorf("%s on independent clients", s.Scenario)
 		}
 	}
 	if !slices.Equal(o.libs, []string{"shoal", "gorilla", "gws", "nbio", "gobwas"}) {
 		t.Errorf("libs %q", o.libs)
 	}
-	// The budget: all of it in well under 15 minutes, even if every
-	// bounded wait runs out.
+	// The budget: about 12 minutes, and under 16 even if every bounded
+	// wait runs out.
 	typical, worst := estimate(specs, len(o.libs))
-	if worst > 13*time.Minute || typical > worst {
+	if typical > 12*time.Minute || worst > 16*time.Minute || typical > worst {
 		t.Errorf("estimate: typical %v, worst %v", typical, worst)
 	}
 }
@@ -54,6 +68,12 @@ func TestParseFlags(t *testing.T) {
 		}},
 		{"-scenario broadcast -subs 100 -pubs 5 -rate 30", func(o options) bool {
 			return slices.Equal(o.st.subs, []int{100}) && o.st.pubs == 5 && o.st.rate == 30
+		}},
+		{"-client reactor -ceiling none -drain 3s", func(o options) bool {
+			return o.st.client == "reactor" && o.st.ceiling == nil && o.st.drain == 3*time.Second
+		}},
+		{"-ceiling 1e6,3000000", func(o options) bool {
+			return slices.Equal(o.st.ceiling, []float64{1e6, 3e6}) && o.st.client == "auto"
 		}},
 		{"-quick", func(o options) bool {
 			return o.quick && o.st.idleConns == 1000 && o.st.echoDuration == time.Second
@@ -84,6 +104,10 @@ func TestParseFlagsRejects(t *testing.T) {
 		"-subs 5 -pubs 10",
 		"-duration -1s",
 		"-inflight 0",
+		"-client gorilla",
+		"-ceiling 0",
+		"-ceiling x",
+		"-drain 0s",
 		"extra",
 	} {
 		if _, err := parseFlags(strings.Fields(args), io.Discard); err == nil {
@@ -92,5 +116,50 @@ func TestParseFlagsRejects(t *testing.T) {
 	}
 	if _, err := plan("bogus", defaults()); err == nil {
 		t.Error("plan accepted an unknown scenario")
+	}
+}
+
+// -client chooses the clients of echo and broadcast; idle, churn and
+// compress stay on the reactor client whatever it says.
+func TestPlanClients(t *testing.T) {
+	for _, c := range []struct {
+		client string
+		want   []string // clients of the echo runs at 64 B, then 1 KiB
+	}{
+		{"auto", []string{"independent", "reactor", "independent"}},
+		{"independent", []string{"independent", "independent"}},
+		{"reactor", []string{"reactor", "reactor"}},
+		{"both", []string{"independent", "reactor", "independent", "reactor"}},
+	} {
+		st := defaults()
+		st.client = c.client
+		st.echoSizes = []int{64, 1024}
+		specs, err := plan("all", st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var echo []string
+		for _, s := range specs {
+			switch s.Scenario {
+			case "echo":
+				echo = append(echo, s.Client)
+			case "idle", "churn":
+				if s.Client != "reactor" {
+					t.Errorf("-client %s: %s on %q", c.client, s.Scenario, s.Client)
+				}
+			}
+		}
+		if !slices.Equal(echo, c.want) {
+			t.Errorf("-client %s: echo on %q, want %q", c.client, echo, c.want)
+		}
+		compress, err := plan("compress", st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range compress {
+			if s.independent() {
+				t.Errorf("-client %s: compress run %s on independent clients", c.client, s.title())
+			}
+		}
 	}
 }

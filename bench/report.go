@@ -49,7 +49,7 @@ func panels(runs []runResult, fig chartFigure) []panel {
 		if run.Spec.Scenario != fig.scenario {
 			continue
 		}
-		c, ok := columnByKey(fig.scenario, fig.key)
+		c, ok := columnByKey(run.Spec, fig.key)
 		if !ok {
 			continue
 		}
@@ -75,8 +75,8 @@ func panels(runs []runResult, fig chartFigure) []panel {
 	return out
 }
 
-func columnByKey(scenario, key string) (column, bool) {
-	for _, c := range columns(scenario) {
+func columnByKey(s spec, key string) (column, bool) {
+	for _, c := range columns(s) {
 		if c.key == key && c.num != nil {
 			return c, true
 		}
@@ -98,12 +98,31 @@ func markdown(rep report, chartFiles []string) string {
 		fmt.Fprintf(&b, "| %s | %s %s |\n", l.Lib, l.Module, l.Version)
 	}
 	fmt.Fprintf(&b, "| command | `%s` |\n\n", strings.Join(rep.Command, " "))
-	b.WriteString(`Every library serves each run from a fresh process of its own on 127.0.0.1;
-the load generator (package load, on shoal's client role) shares the machine.
+	b.WriteString(`Every library serves each run from a fresh process of its own on 127.0.0.1,
+and the load generator shares the machine. Each table says which load client
+produced it (the "client" column):
+
+- **independent**: a goroutine per connection on plain net.Conn, in a process
+  of its own. Each echo connection sends its next message when its echo is
+  back; each broadcast publisher sends on its own schedule. Messages reach the
+  server spread out in time, as from real clients, so each of its wake-ups
+  finds few sockets ready. The headline echo and broadcast figures.
+- **reactor**: shoal's client role in the runner's process, no goroutine per
+  connection. Its shard threads answer many connections per wake-up, so
+  messages reach the server in bursts, which flatters every server's CPU per
+  message. Idle, churn and compression run on it; echo and broadcast once more
+  for comparison.
+
 Server figures are that process's: RSS and threads from /proc, goroutines as it
 reports them, CPU (user + system) over the whole run, connects and drain
-included. "× best other" divides a library's figure by the best other
-library's: the highest where higher is better (above 1: ahead), the lowest
+included. CPU per message divides the whole run's CPU for the reactor client;
+for the independent clients, that of the measured phase (echo: the window,
+every connection sending; broadcast: publishing and the drain), read from /proc
+at its ends by the load process, which also reports its own ("server cores",
+"load cores": mean use over the phase; a load near the cores the server left
+free may have been the limit). Broadcast latency runs from when a message was
+due to be published. "× best other" divides a library's figure by the best
+other library's: the highest where higher is better (above 1: ahead), the lowest
 where lower is better (below 1: ahead). A **bold** counter should be 0.
 
 `)
@@ -111,7 +130,7 @@ where lower is better (below 1: ahead). A **bold** counter should be 0.
 		fmt.Fprintf(&b, "![%s](%s)\n", strings.TrimSuffix(f, ".svg"), f)
 	}
 	for _, run := range rep.Runs {
-		cols := columns(run.Spec.Scenario)
+		cols := columns(run.Spec)
 		fmt.Fprintf(&b, "\n## %s\n\n%s", run.Title, table(cols, run.Rows))
 		if v := versus(cols, run.Rows); v != "" {
 			fmt.Fprintf(&b, "\n%s\n", v)

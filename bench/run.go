@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/shoalws/shoal/bench/load"
@@ -11,10 +12,19 @@ import (
 
 // row is one library's run of a spec.
 type row struct {
-	Lib    string `json:"lib"`
-	Result any    `json:"result,omitempty"` // a load.*Result
-	Server server `json:"server"`
-	Error  string `json:"error,omitempty"`
+	Lib    string    `json:"lib"`
+	Result any       `json:"result,omitempty"` // a load.*Result
+	Server server    `json:"server"`
+	Load   *loadProc `json:"load,omitempty"`
+	Error  string    `json:"error,omitempty"`
+}
+
+// loadProc is what the load generator spent on a whole run: the
+// independent clients' process, or for the reactor client this runner's
+// own process (its sampler included).
+type loadProc struct {
+	CPUSeconds float64 `json:"cpu_seconds"`
+	MaxRSSMiB  float64 `json:"max_rss_mib,omitempty"` // independent: the process's peak
 }
 
 // server is what the server process spent on the run: its counters
@@ -41,6 +51,10 @@ type server struct {
 	CPUMicrosPerRoundTrip float64 `json:"cpu_us_per_round_trip,omitempty"`
 	// echo: per million round trips; broadcast: per million deliveries.
 	CPUSecondsPerMillion float64 `json:"cpu_s_per_million_msgs,omitempty"`
+	// CPUBasis is what the two figures above divide: the CPU of the
+	// whole run (reactor client), or of the measured phase (independent
+	// clients: echo's window; broadcast's publishing and drain).
+	CPUBasis string `json:"cpu_basis,omitempty"`
 
 	// churn: the counters once the run is over.
 	After *settled `json:"after,omitempty"`
@@ -111,7 +125,7 @@ func runLib(ctx context.Context, e env, lib string, s spec) row {
 	}
 	smp := startSampler(p)
 	var atPeak procSample
-	res, runErr := runScenario(ctx, p.addr, s, func() {
+	res, lp, runErr := runScenario(ctx, e, p, s, func() {
 		if collect {
 			if err := p.collect(); err != nil {
 				smp.add(procSample{}, err)
@@ -124,7 +138,7 @@ func runLib(ctx context.Context, e env, lib string, s spec) row {
 	})
 	peak, sampleErr := smp.finish()
 	after, afterErr := p.sample()
-	r.Result = res
+	r.Result, r.Load = res, lp
 	r.Server = serverStats(before, peak, after)
 	derive(&r.Server, res, before, atPeak)
 	if s.Scenario == "churn" && afterErr == nil {
@@ -161,9 +175,25 @@ func warmUp(ctx context.Context, p *peer, mode load.Mode) error {
 	return nil
 }
 
-// runScenario runs s against addr; atPeak is called, for idle, while
-// every connection is open.
-func runScenario(ctx context.Context, addr string, s spec, atPeak func()) (any, error) {
+// runScenario runs s against p with s's client, and reports what the
+// load generator spent; atPeak is called, for idle, while every
+// connection is open.
+func runScenario(ctx context.Context, e env, p *peer, s spec, atPeak func()) (any, *loadProc, error) {
+	if s.independent() {
+		return runIndependent(ctx, e, p, s)
+	}
+	_, cpu0, _, err0 := load.ProcStats(os.Getpid())
+	res, err := runReactor(ctx, p.addr, s, atPeak)
+	_, cpu1, _, err1 := load.ProcStats(os.Getpid())
+	var lp *loadProc
+	if err0 == nil && err1 == nil {
+		lp = &loadProc{CPUSeconds: cpu1 - cpu0}
+	}
+	return res, lp, err
+}
+
+// runReactor runs s on the reactor client, in this process.
+func runReactor(ctx context.Context, addr string, s spec, atPeak func()) (any, error) {
 	switch s.Scenario {
 	case "idle":
 		return load.Idle(ctx, addr, s.Conns, atPeak, s.Mode)
@@ -192,22 +222,29 @@ func serverStats(before, peak, after procSample) server {
 	}
 }
 
-// derive fills the per-connection and per-message figures.
+// derive fills the per-connection and per-message figures: per
+// message over the measured phase where the load process read it
+// (independent clients), over the whole run otherwise.
 func derive(sv *server, res any, before, atPeak procSample) {
+	perMillion := func(cpu float64, msgs uint64, ph *load.PhaseCPU, phase string) {
+		sv.CPUBasis = "whole run"
+		if ph != nil && ph.ServerCPU > 0 {
+			cpu, msgs, sv.CPUBasis = ph.ServerCPU, ph.Messages, phase
+		}
+		if msgs > 0 {
+			sv.CPUSecondsPerMillion = cpu / float64(msgs) * 1e6
+		}
+	}
 	switch r := res.(type) {
 	case load.IdleResult:
 		if r.Open > 0 && atPeak.RSS > 0 {
 			sv.KiBPerConn = float64(atPeak.RSS-before.RSS) / 1024 / float64(r.Open)
 		}
 	case load.EchoResult:
-		if r.Received > 0 {
-			sv.CPUMicrosPerRoundTrip = sv.CPUSeconds / float64(r.Received) * 1e6
-			sv.CPUSecondsPerMillion = sv.CPUMicrosPerRoundTrip
-		}
+		perMillion(sv.CPUSeconds, r.Received, r.Phase, "window")
+		sv.CPUMicrosPerRoundTrip = sv.CPUSecondsPerMillion
 	case load.BroadcastResult:
-		if r.Delivered > 0 {
-			sv.CPUSecondsPerMillion = sv.CPUSeconds / float64(r.Delivered) * 1e6
-		}
+		perMillion(sv.CPUSeconds, r.Delivered, r.Phase, "publishing and drain")
 	}
 }
 

@@ -38,8 +38,27 @@ func TestRunLib(t *testing.T) {
 			return res.Errors == 0 && a != nil && a.Baseline &&
 				a.FDs <= r.Server.FDsBefore && a.Goroutines <= r.Server.GoroutinesBefore
 		}},
+		// The independent clients, in a process of their own: the server's
+		// CPU per message is over the phase they measured, and they report
+		// their own.
+		{spec{Scenario: "echo", Conns: 10, Size: 64, Inflight: 1, Duration: window, Client: load.ClientIndependent}, func(r row) bool {
+			res := r.Result.(load.EchoResult)
+			p := res.Phase
+			return res.Client == load.ClientIndependent && res.Received > 0 && res.Lost == 0 && res.Drained &&
+				p != nil && p.ServerCPU > 0 && p.LoadCPU > 0 && r.Server.CPUBasis == "window" &&
+				r.Server.CPUMicrosPerRoundTrip == p.ServerCPU/float64(p.Messages)*1e6 &&
+				r.Load != nil && r.Load.CPUSeconds >= p.LoadCPU && r.Load.MaxRSSMiB > 0
+		}},
+		{spec{Scenario: "broadcast", Subs: 20, Pubs: 2, Rate: 100, Size: 64, Duration: window, Client: load.ClientIndependent,
+			Drain: 5 * time.Second}, func(r row) bool {
+			res := r.Result.(load.BroadcastResult)
+			p := res.Phase
+			return res.Client == load.ClientIndependent && res.Drained && res.Lost == 0 && res.Delivered == res.Published*20 &&
+				p != nil && p.Messages == res.Delivered && r.Server.CPUBasis == "publishing and drain" &&
+				r.Server.CPUSecondsPerMillion > 0 && r.Load != nil
+		}},
 	} {
-		t.Run(c.spec.Scenario, func(t *testing.T) {
+		t.Run(c.spec.Scenario+"/"+c.spec.Client, func(t *testing.T) {
 			r := runLib(context.Background(), env{bins: bins}, "gorilla", c.spec)
 			if r.Error != "" {
 				t.Fatal(r.Error)
@@ -75,10 +94,13 @@ func TestRunLibTLS(t *testing.T) {
 			if (lib == "gorilla") != (extra >= 20) {
 				t.Fatalf("idle: %d goroutines more with 20 connections", extra)
 			}
-			echo := runLib(context.Background(), env{bins, w}, lib, spec{Scenario: "echo", Conns: 10, Size: 1024, Inflight: 1, Duration: 600 * time.Millisecond, TLS: true})
-			res, _ := echo.Result.(load.EchoResult)
-			if echo.Error != "" || res.Received == 0 || res.Lost != 0 || echo.Server.CPUMicrosPerRoundTrip <= 0 {
-				t.Fatalf("echo: %+v", echo)
+			for _, client := range []string{load.ClientReactor, load.ClientIndependent} {
+				echo := runLib(context.Background(), env{bins, w}, lib, spec{Scenario: "echo", Conns: 10, Size: 1024, Inflight: 1,
+					Duration: 600 * time.Millisecond, TLS: true, Client: client})
+				res, _ := echo.Result.(load.EchoResult)
+				if echo.Error != "" || res.Received == 0 || res.Lost != 0 || echo.Server.CPUMicrosPerRoundTrip <= 0 {
+					t.Fatalf("echo, %s: %+v", client, echo)
+				}
 			}
 		})
 	}

@@ -31,10 +31,10 @@ func cellsOf(t *testing.T, md, lib string) []string {
 }
 
 func TestTableRatios(t *testing.T) {
-	// Echo's table: round trips/s then its ratio are cells 1 and 2 (higher
-	// is better); CPU µs per round trip then its ratio are 6 and 7
-	// (lower is better).
-	const rtps, rtpsRatio, cpu, cpuRatio = 1, 2, 6, 7
+	// Echo's table: the client is cell 1; round trips/s then its ratio
+	// are cells 2 and 3 (higher is better); CPU µs per round trip then
+	// its ratio are 7 and 8 (lower is better).
+	const client, rtps, rtpsRatio, cpu, cpuRatio = 1, 2, 3, 7, 8
 	for _, c := range []struct {
 		name string
 		rows []row
@@ -45,7 +45,7 @@ func TestTableRatios(t *testing.T) {
 			rows: []row{echoRow("shoal", 200, 5, ""), echoRow("gorilla", 100, 10, ""), echoRow("gws", 50, 20, "")},
 			want: map[string]map[int]string{
 				// shoal against gorilla's 100 and 10, the best of the others.
-				"shoal": {rtps: "200", rtpsRatio: "2.00×", cpu: "5.00", cpuRatio: "0.50×"},
+				"shoal": {client: "reactor", rtps: "200", rtpsRatio: "2.00×", cpu: "5.00", cpuRatio: "0.50×"},
 				// gorilla and gws against shoal.
 				"gorilla": {rtpsRatio: "0.50×", cpuRatio: "2.00×"},
 				"gws":     {rtpsRatio: "0.25×", cpuRatio: "4.00×"},
@@ -66,7 +66,7 @@ func TestTableRatios(t *testing.T) {
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			md := table(columns("echo"), c.rows)
+			md := table(columns(spec{Scenario: "echo"}), c.rows)
 			for lib, want := range c.want {
 				cells := cellsOf(t, md, lib)
 				for i, w := range want {
@@ -81,11 +81,11 @@ func TestTableRatios(t *testing.T) {
 
 func TestTableIssuesColumn(t *testing.T) {
 	ok := []row{echoRow("shoal", 200, 5, ""), echoRow("gorilla", 100, 10, "")}
-	if md := table(columns("echo"), ok); strings.Contains(md, "issues") {
+	if md := table(columns(spec{Scenario: "echo"}), ok); strings.Contains(md, "issues") {
 		t.Errorf("issues column without issues:\n%s", md)
 	}
 	bad := append(ok, echoRow("gws", 0, 0, "peer gws not ready in 15s"))
-	md := table(columns("echo"), bad)
+	md := table(columns(spec{Scenario: "echo"}), bad)
 	cells := cellsOf(t, md, "gws")
 	if last := cells[len(cells)-1]; last != "error: peer gws not ready in 15s" {
 		t.Errorf("issues cell %q\n%s", last, md)
@@ -116,7 +116,7 @@ func TestVersus(t *testing.T) {
 		{"no shoal", []row{echoRow("gws", 100, 10, ""), echoRow("gorilla", 50, 10, "")}, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if got := versus(columns("echo"), c.rows); got != c.want {
+			if got := versus(columns(spec{Scenario: "echo"}), c.rows); got != c.want {
 				t.Errorf("got  %s\nwant %s", got, c.want)
 			}
 		})
@@ -132,19 +132,37 @@ func TestTableEveryScenario(t *testing.T) {
 		"broadcast": load.BroadcastResult{DeliveriesPerSec: 1000, Published: 10, Drained: true},
 		"churn":     load.ChurnResult{Dials: 5},
 	}
+	phase := &load.PhaseCPU{Seconds: 2, Messages: 1000, ServerCPU: 1, LoadCPU: 1.5}
+	independent := map[string]any{
+		"echo":      load.EchoResult{RoundTripsPerSec: 1000, Received: 10, Drained: true, Client: load.ClientIndependent, Phase: phase},
+		"broadcast": load.BroadcastResult{DeliveriesPerSec: 1000, Published: 10, Drained: true, Client: load.ClientIndependent, Phase: phase},
+	}
+	check := func(t *testing.T, s spec, res any, client string) {
+		rows := []row{
+			{Lib: "shoal", Result: res, Server: server{After: &settled{Baseline: true}}},
+			{Lib: "gorilla", Error: "peer gorilla exited before it was ready"},
+		}
+		md := table(columns(s), rows)
+		if n := strings.Count(md, "\n"); n != 4 {
+			t.Errorf("%d lines, want head, rule and 2 rows:\n%s", n, md)
+		}
+		if got := len(cellsOf(t, md, "gorilla")); got != len(cellsOf(t, md, "lib")) {
+			t.Errorf("gorilla has %d cells, the head %d:\n%s", got, len(cellsOf(t, md, "lib")), md)
+		}
+		if got := cellsOf(t, md, "shoal")[1]; got != client {
+			t.Errorf("client %q, want %q:\n%s", got, client, md)
+		}
+		// The independent clients' tables have the phase's cores.
+		if s.independent() != strings.Contains(md, "| load cores |") ||
+			s.independent() && !strings.Contains(md, "| 0.50 | 0.75 |") {
+			t.Errorf("cores columns:\n%s", md)
+		}
+	}
 	for _, sc := range scenarios {
 		t.Run(sc, func(t *testing.T) {
-			rows := []row{
-				{Lib: "shoal", Result: results[sc], Server: server{After: &settled{Baseline: true}}},
-				{Lib: "gorilla", Error: "peer gorilla exited before it was ready"},
-			}
-			cols := columns(sc)
-			md := table(cols, rows)
-			if n := strings.Count(md, "\n"); n != 4 {
-				t.Errorf("%d lines, want head, rule and 2 rows:\n%s", n, md)
-			}
-			if got := len(cellsOf(t, md, "gorilla")); got != len(cellsOf(t, md, "lib")) {
-				t.Errorf("gorilla has %d cells, the head %d:\n%s", got, len(cellsOf(t, md, "lib")), md)
+			check(t, spec{Scenario: sc, Client: load.ClientReactor}, results[sc], "reactor")
+			if res, ok := independent[sc]; ok {
+				check(t, spec{Scenario: sc, Client: load.ClientIndependent}, res, "independent")
 			}
 		})
 	}
