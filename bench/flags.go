@@ -31,10 +31,13 @@ func defaults() settings {
 		echoSizes:    []int{64, 1 << 10, 16 << 10},
 		inflight:     1,
 		echoDuration: 7 * time.Second,
-		subs:         []int{5000, 10000},
-		pubs:         10,
-		bcastSizes:   []int{64},
-		deliveries:   500000,
+		// A rate every library carries on 2 cores: 20 round trips/s a
+		// connection, so each of the server's wake-ups finds few ready.
+		echoRates:  []float64{20000},
+		subs:       []int{5000, 10000},
+		pubs:       10,
+		bcastSizes: []int{64},
+		deliveries: 500000,
 		// The issue's ceiling: where the servers stop keeping up.
 		ceiling: []float64{1e6, 2.5e6},
 		// Long enough for any server that keeps up to empty its queues;
@@ -61,6 +64,7 @@ func quickSettings() settings {
 		echoSizes:     []int{64, 16 << 10},
 		inflight:      1,
 		echoDuration:  time.Second,
+		echoRates:     []float64{2000},
 		subs:          []int{200, 400},
 		pubs:          10,
 		bcastSizes:    []int{64},
@@ -93,6 +97,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&conns, "conns", 0, "connections of idle, echo and churn's steady echo (default 10000, 1000, 100)")
 	fs.StringVar(&sizes, "size", "", "payload bytes, comma-separated: one run each (default: echo 64,1024,16384; broadcast 64)")
 	fs.IntVar(&inflight, "inflight", 0, "messages in flight per connection, echo (default 1)")
+	var echoRates string
+	fs.StringVar(&echoRates, "echo-rate", "", `round trips/s asked in further echo runs at the first size, independent clients paced evenly, one in flight; comma-separated, or "none" (default 20000)`)
 	fs.DurationVar(&duration, "duration", 0, "load window of echo, broadcast and churn runs (default 7s, 5s, 8s)")
 	fs.StringVar(&subs, "subs", "", "broadcast subscribers, comma-separated: one run each (default 5000,10000)")
 	fs.IntVar(&pubs, "pubs", 0, "publishers among the subscribers (default 10)")
@@ -140,6 +146,16 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if set["inflight"] {
 		st.inflight = inflight
+	}
+	if set["echo-rate"] {
+		st.echoRates = nil
+		if echoRates != "none" {
+			l, err := floatList(echoRates)
+			if err != nil {
+				return o, fmt.Errorf("-echo-rate: %w", err)
+			}
+			st.echoRates = l
+		}
 	}
 	if set["pubs"] {
 		st.pubs = pubs
@@ -199,6 +215,8 @@ func (o options) check() error {
 		return errors.New("-rate, -deliveries, -churn-rate: need more than 0")
 	case st.drain <= 0:
 		return errors.New("-drain: need more than 0")
+	case len(st.echoRates) > 0 && st.inflight != 1:
+		return errors.New(`-echo-rate: a paced echo keeps one message in flight: -inflight 1, or -echo-rate none`)
 	}
 	switch st.client {
 	case clientAuto, clientIndependent, clientReactor, clientBoth:
@@ -253,7 +271,7 @@ func (o options) jsonable() map[string]any {
 	return map[string]any{
 		"scenario": o.scenario, "libs": o.libs, "quick": o.quick, "tls": o.tls,
 		"idle_conns": st.idleConns, "echo_conns": st.echoConns, "echo_sizes": st.echoSizes,
-		"inflight": st.inflight, "echo_duration": st.echoDuration.String(),
+		"inflight": st.inflight, "echo_duration": st.echoDuration.String(), "echo_rates": st.echoRates,
 		"subs": st.subs, "pubs": st.pubs, "broadcast_sizes": st.bcastSizes, "rate": st.rate,
 		"deliveries": st.deliveries, "ceiling": st.ceiling, "broadcast_duration": st.bcastDuration.String(),
 		"drain": st.drain.String(), "client": st.client,

@@ -54,7 +54,8 @@ func independentArgs(e env, p *peer, s spec) ([]string, error) {
 		"-duration", s.Duration.String(), "-server-pid", strconv.Itoa(p.cmd.Process.Pid)}
 	switch s.Scenario {
 	case "echo":
-		args = append(args, "-conns", strconv.Itoa(s.Conns), "-inflight", strconv.Itoa(s.Inflight))
+		args = append(args, "-conns", strconv.Itoa(s.Conns), "-inflight", strconv.Itoa(s.Inflight),
+			"-echo-rate", strconv.FormatFloat(s.Rate, 'g', -1, 64))
 	case "broadcast":
 		args = append(args, "-subs", strconv.Itoa(s.Subs), "-pubs", strconv.Itoa(s.Pubs),
 			"-rate", strconv.FormatFloat(s.Rate, 'g', -1, 64))

@@ -17,7 +17,7 @@ type spec struct {
 	Inflight  int           `json:"inflight,omitempty"`
 	Subs      int           `json:"subs,omitempty"`
 	Pubs      int           `json:"pubs,omitempty"`
-	Rate      float64       `json:"rate,omitempty"` // broadcast: messages/s; churn: connects/s
+	Rate      float64       `json:"rate,omitempty"` // broadcast: messages/s; churn: connects/s; echo: round trips/s asked, 0: unpaced
 	Duration  time.Duration `json:"-"`
 	DurationS float64       `json:"duration_s,omitempty"` // Duration, for the JSON
 	// Mode: compression (chat JSON, permessage-deflate on both sides)
@@ -81,7 +81,11 @@ func (s spec) plainTitle() string {
 		}
 		return fmt.Sprintf("idle: %d connections", s.Conns)
 	case "echo":
-		return fmt.Sprintf("echo: %d connections, %s%s, %d in flight, %v%s", s.Conns, s.modeLabel(), size, s.Inflight, s.Duration, s.clientLabel())
+		paced := ""
+		if s.Rate > 0 {
+			paced = fmt.Sprintf(", paced at %s round trips/s", num(s.Rate))
+		}
+		return fmt.Sprintf("echo: %d connections, %s%s, %d in flight%s, %v%s", s.Conns, s.modeLabel(), size, s.Inflight, paced, s.Duration, s.clientLabel())
 	case "broadcast":
 		return fmt.Sprintf("broadcast: %d subscribers, %d publishers, %s msg/s (%s deliveries/s asked), %s%s, %v publishing%s",
 			s.Subs, s.Pubs, num(s.Rate), num(s.Rate*float64(s.Subs)), s.modeLabel(), size, s.Duration, s.clientLabel())
@@ -117,6 +121,8 @@ func (s spec) scenarioShort() string {
 		return fmt.Sprintf("idle %d conns", s.Conns)
 	case s.Scenario == "echo" && s.Mode.Compress:
 		return "echo chat JSON, compressed"
+	case s.Scenario == "echo" && s.Rate > 0:
+		return fmt.Sprintf("echo %s, %s/s paced", bytesLabel(s.Size), compact(s.Rate))
 	case s.Scenario == "echo":
 		return "echo " + bytesLabel(s.Size)
 	case s.Scenario == "broadcast" && s.Mode.Compress:
@@ -140,11 +146,14 @@ type settings struct {
 	echoSizes    []int
 	inflight     int
 	echoDuration time.Duration
-	subs         []int
-	pubs         int
-	bcastSizes   []int
-	rate         float64 // 0: deliveries / subs
-	deliveries   float64 // per second asked of all receivers
+	// echoRates: round trips/s asked, each a paced echo run at the
+	// first size on the independent clients (-echo-rate).
+	echoRates  []float64
+	subs       []int
+	pubs       int
+	bcastSizes []int
+	rate       float64 // 0: deliveries / subs
+	deliveries float64 // per second asked of all receivers
 	// ceiling: more deliveries/s asked, each a broadcast run at the
 	// first subscriber count (-ceiling).
 	ceiling       []float64
@@ -189,8 +198,9 @@ func plan(scenario string, st settings) ([]spec, error) {
 		names = scenarios
 	}
 	var out []spec
-	add := func(s spec, first bool) {
+	add := func(base spec, first bool) {
 		for _, c := range st.clientsFor(first) {
+			s := base
 			s.Client = c
 			if c == clientIndependent && s.Scenario == "broadcast" {
 				s.Drain = st.drain
@@ -206,6 +216,13 @@ func plan(scenario string, st settings) ([]spec, error) {
 			for i, size := range st.echoSizes {
 				add(spec{Scenario: name, Conns: st.echoConns, Size: size,
 					Inflight: st.inflight, Duration: st.echoDuration}, i == 0)
+			}
+			// Only the independent clients pace.
+			if st.client != clientReactor {
+				for _, r := range st.echoRates {
+					out = append(out, spec{Scenario: name, Conns: st.echoConns, Size: st.echoSizes[0], Inflight: 1,
+						Rate: r, Duration: st.echoDuration, Client: clientIndependent})
+				}
 			}
 		case "broadcast":
 			planBroadcast(st, add)

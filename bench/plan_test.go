@@ -28,6 +28,7 @@ func TestPlanDefault(t *testing.T) {
 	}
 	want := []string{"idle 10000 conns",
 		"echo 64 B, independent", "echo 64 B, reactor", "echo 1 KiB, independent", "echo 16 KiB, independent",
+		"echo 64 B, 20k/s paced, independent",
 		"broadcast 5000 subs, 500k/s, independent", "broadcast 5000 subs, 500k/s, reactor",
 		"broadcast 10000 subs, 500k/s, independent",
 		"broadcast 5000 subs, 1M/s, independent", "broadcast 5000 subs, 2.5M/s, independent",
@@ -49,10 +50,10 @@ func TestPlanDefault(t *testing.T) {
 	if !slices.Equal(o.libs, []string{"shoal", "gorilla", "gws", "nbio", "gobwas"}) {
 		t.Errorf("libs %q", o.libs)
 	}
-	// The budget: about 12 minutes, and under 16 even if every bounded
+	// The budget: about 12 minutes, and under 17 even if every bounded
 	// wait runs out.
 	typical, worst := estimate(specs, len(o.libs))
-	if typical > 12*time.Minute || worst > 16*time.Minute || typical > worst {
+	if typical > 12*time.Minute || worst > 17*time.Minute || typical > worst {
 		t.Errorf("estimate: typical %v, worst %v", typical, worst)
 	}
 }
@@ -72,6 +73,19 @@ func TestParseFlags(t *testing.T) {
 		{"-client reactor -ceiling none -drain 3s", func(o options) bool {
 			return o.st.client == "reactor" && o.st.ceiling == nil && o.st.drain == 3*time.Second
 		}},
+		{"-scenario echo -echo-rate 5000,30000 -client both", func(o options) bool {
+			specs, err := plan(o.scenario, o.st)
+			// Three sizes on both clients, then the paced runs, on the
+			// independent clients alone.
+			return err == nil && len(specs) == 8 && specs[0].Rate == 0 &&
+				specs[6].Rate == 5000 && specs[7].Rate == 30000 && specs[7].independent() && specs[7].Size == 64 &&
+				strings.Contains(specs[7].title(), "paced at 30,000 round trips/s")
+		}},
+		{"-scenario echo -echo-rate 5000 -client reactor", func(o options) bool {
+			specs, err := plan(o.scenario, o.st)
+			return err == nil && len(specs) == 3 && !slices.ContainsFunc(specs, spec.independent)
+		}},
+		{"-echo-rate none -inflight 4", func(o options) bool { return o.st.echoRates == nil && o.st.inflight == 4 }},
 		{"-ceiling 1e6,3000000", func(o options) bool {
 			return slices.Equal(o.st.ceiling, []float64{1e6, 3e6}) && o.st.client == "auto"
 		}},
@@ -108,6 +122,9 @@ func TestParseFlagsRejects(t *testing.T) {
 		"-ceiling 0",
 		"-ceiling x",
 		"-drain 0s",
+		"-echo-rate -1",
+		"-inflight 2", // the paced run keeps one in flight
+		"-echo-rate 100 -inflight 2",
 		"extra",
 	} {
 		if _, err := parseFlags(strings.Fields(args), io.Discard); err == nil {
@@ -134,6 +151,7 @@ func TestPlanClients(t *testing.T) {
 		st := defaults()
 		st.client = c.client
 		st.echoSizes = []int{64, 1024}
+		st.echoRates = nil // the paced runs: TestParseFlags
 		specs, err := plan("all", st)
 		if err != nil {
 			t.Fatal(err)

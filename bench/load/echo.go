@@ -16,7 +16,8 @@ type EchoResult struct {
 	Conns            int     `json:"conns"`
 	Size             int     `json:"size"`
 	Inflight         int     `json:"inflight"`
-	Seconds          float64 `json:"seconds"` // the measured window
+	Rate             float64 `json:"rate,omitempty"` // round trips/s asked (paced); 0: as fast as echoes come
+	Seconds          float64 `json:"seconds"`        // the measured window
 	DialErrors       int     `json:"dial_errors"`
 	DialError        string  `json:"dial_error,omitempty"`
 	Sent             uint64  `json:"sent"`

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,11 +23,21 @@ const echoStagger = 100 * time.Millisecond
 // checked: its length, its sequence number (in order), its filler byte
 // for byte. The window opens once every connection has sent its first
 // message, and Phase holds the server's and this process's CPU over it.
-func EchoIndependent(ctx context.Context, addr string, conns, size, inflight int, duration time.Duration, in Independent) (EchoResult, error) {
+//
+// With rate > 0 (round trips/s asked of all the connections together)
+// the echo is paced, one message in flight: connection i of n sends its
+// k-th message at (i/n + k)·n/rate after the start, so the server sees
+// an even stream, never a burst, and its cost per message at a load it
+// can carry. An echo back late delays the next message, whose latency
+// counts from when it was due.
+func EchoIndependent(ctx context.Context, addr string, conns, size, inflight int, rate float64, duration time.Duration, in Independent) (EchoResult, error) {
 	size = max(size, headerLen)
 	inflight = max(inflight, 1)
 	res := EchoResult{Conns: conns, Size: size, Inflight: inflight, Client: ClientIndependent,
-		PayloadBytes: float64(size)}
+		PayloadBytes: float64(size), Rate: rate}
+	if rate < 0 || rate > 0 && inflight > 1 {
+		return res, fmt.Errorf("load: a paced echo (rate %v) keeps one message in flight, not %d", rate, inflight)
+	}
 	all, failed, derr := dialRaw(ctx, addr, conns, in.TLS)
 	res.DialErrors, res.DialError = failed, errString(derr)
 	open := openOnly(all)
@@ -35,13 +46,20 @@ func EchoIndependent(ctx context.Context, addr string, conns, size, inflight int
 	}
 	run := &rawEcho{size: size, inflight: inflight, pattern: filler(size), base: time.Now()}
 	run.running.Store(true)
+	// Unpaced, the first messages spread over echoStagger; paced, over
+	// one period, each connection's phase in its schedule.
+	ramp, period := echoStagger, time.Duration(0)
+	if rate > 0 {
+		period = time.Duration(float64(len(open)) / rate * float64(time.Second))
+		ramp = period
+	}
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i, c := range open {
-		first := start.Add(echoStagger * time.Duration(i) / time.Duration(len(open)))
-		wg.Go(func() { run.conn(c, i, first) })
+		first := start.Add(ramp * time.Duration(i) / time.Duration(len(open)))
+		wg.Go(func() { run.conn(c, i, first, period) })
 	}
-	sleepCtx(ctx, time.Until(start.Add(echoStagger)))
+	sleepCtx(ctx, time.Until(start.Add(ramp)))
 	from, got0 := markCPU(in.ServerPID), run.received.Load()
 	sleepCtx(ctx, duration)
 	to, got1 := markCPU(in.ServerPID), run.received.Load()
@@ -80,16 +98,26 @@ type rawEcho struct {
 }
 
 // conn is connection i's goroutine: it sends its first messages at
-// first, then one for each echo while the run goes on, and returns when
-// none is in flight any more or the connection ends.
-func (r *rawEcho) conn(c *rawws.Conn, i int, first time.Time) {
+// first, then one for each echo while the run goes on (paced: message k
+// not before first + k·period), and returns when none is in flight any
+// more or the connection ends.
+func (r *rawEcho) conn(c *rawws.Conn, i int, first time.Time, period time.Duration) {
 	defer func() { r.wireIn.Add(c.BytesIn()) }()
 	time.Sleep(time.Until(first))
 	msg := bytes.Clone(r.pattern)
 	var next, inFlight uint64
 	var check seqCheck
 	send := func() bool {
-		putHeader(msg, next, int64(time.Since(r.base)))
+		ts := time.Since(r.base)
+		if period > 0 {
+			due := first.Add(time.Duration(next) * period)
+			time.Sleep(time.Until(due))
+			if !r.running.Load() {
+				return false
+			}
+			ts = max(due.Sub(r.base), 0)
+		}
+		putHeader(msg, next, int64(ts))
 		if err := c.WriteMessage(rawws.OpBinary, msg); err != nil {
 			if !r.ending.Load() {
 				r.sendErrs.Add(1)

@@ -3,6 +3,7 @@ package load
 import (
 	"context"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ func independentIn(drain time.Duration) Independent {
 func TestEchoIndependent(t *testing.T) {
 	addr := serve(t, echoServer)
 	for _, c := range []struct{ conns, size, inflight int }{{50, 64, 1}, {20, 64, 4}, {10, 16 << 10, 2}, {4, 100 << 10, 1}} {
-		res, err := EchoIndependent(context.Background(), addr, c.conns, c.size, c.inflight, 500*time.Millisecond, independentIn(0))
+		res, err := EchoIndependent(context.Background(), addr, c.conns, c.size, c.inflight, 0, 500*time.Millisecond, independentIn(0))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +63,7 @@ func TestEchoIndependentDetects(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			addr := serve(t, c.server)
-			res, err := EchoIndependent(context.Background(), addr, 10, 64, 4, 300*time.Millisecond, independentIn(300*time.Millisecond))
+			res, err := EchoIndependent(context.Background(), addr, 10, 64, 4, 0, 300*time.Millisecond, independentIn(300*time.Millisecond))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,6 +71,44 @@ func TestEchoIndependentDetects(t *testing.T) {
 				t.Fatalf("not detected: %+v", res)
 			}
 		})
+	}
+}
+
+// A paced echo asks its rate of the server as an even stream: the
+// messages' due times, over all connections, are 1/rate apart, and the
+// round trips keep up with the rate asked.
+func TestEchoIndependentPaced(t *testing.T) {
+	var mu sync.Mutex
+	var due []int64
+	addr := serve(t, func(**shoal.Server) shoal.Handler {
+		return shoal.HandlerFuncs{Message: func(c *shoal.Conn, m shoal.Message) {
+			if _, ts, ok := getHeader(m.Data); ok {
+				mu.Lock()
+				due = append(due, ts)
+				mu.Unlock()
+			}
+			c.Send(m.Type, m.Data)
+		}}
+	})
+	const conns, rate = 20, 1000
+	res, err := EchoIndependent(context.Background(), addr, conns, 64, 1, rate, 500*time.Millisecond, independentIn(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEcho(t, res)
+	if res.Rate != rate || res.RoundTripsPerSec < 0.9*rate || res.RoundTripsPerSec > 1.1*rate {
+		t.Errorf("%.0f round trips/s, %v asked", res.RoundTripsPerSec, res.Rate)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(due)
+	for i := 1; i < len(due); i++ {
+		if d := time.Duration(due[i] - due[i-1]); d < time.Second/rate-time.Microsecond || d > time.Second/rate+time.Microsecond {
+			t.Fatalf("messages %d and %d due %v apart, want %v", i-1, i, d, time.Second/rate)
+		}
+	}
+	if _, err := EchoIndependent(context.Background(), addr, 2, 64, 2, rate, time.Millisecond, independentIn(0)); err == nil {
+		t.Error("a paced echo with two in flight")
 	}
 }
 

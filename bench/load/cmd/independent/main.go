@@ -3,7 +3,7 @@
 // a goroutine per connection on plain net.Conn, in a process of its own,
 // apart from the runner and from the server under test.
 //
-//	independent -scenario echo -addr 127.0.0.1:9001 -conns 1000 -size 64 -duration 7s [-server-pid N]
+//	independent -scenario echo -addr 127.0.0.1:9001 -conns 1000 -size 64 -duration 7s [-echo-rate 20000] [-server-pid N]
 //	independent -scenario broadcast -addr 127.0.0.1:9001 -subs 5000 -pubs 10 -rate 200 -size 64 -duration 5s
 //
 // It writes the result as one JSON object on stdout, {"result": {...},
@@ -46,6 +46,7 @@ func main() {
 	subs := flag.Int("subs", 5000, "broadcast: subscribers")
 	pubs := flag.Int("pubs", 10, "broadcast: publishers among the subscribers")
 	rate := flag.Float64("rate", 100, "broadcast: messages/s published in all (deliveries/s = rate × subscribers)")
+	echoRate := flag.Float64("echo-rate", 0, "echo: round trips/s asked of all connections, paced evenly; 0: each sends again when its echo is back")
 	drain := flag.Duration("drain", 0, "bound on the wait for the last echoes or deliveries (default: echo 5s, broadcast 30s)")
 	serverPID := flag.Int("server-pid", 0, "the server's process id: its CPU over the measured phase is read from /proc")
 	caFile := flag.String("ca", "", "wss://: trust this CA (PEM) alone")
@@ -65,7 +66,7 @@ func main() {
 	var err error
 	switch *scenario {
 	case "echo":
-		res, err = load.EchoIndependent(ctx, *addr, *conns, *size, *inflight, *duration, in)
+		res, err = load.EchoIndependent(ctx, *addr, *conns, *size, *inflight, *echoRate, *duration, in)
 	case "broadcast":
 		res, err = load.BroadcastIndependent(ctx, *addr, *subs, *pubs, *rate, *size, *duration, in)
 	default:
