@@ -62,8 +62,8 @@ func (p *Poller) Add(fd int, ev Events) error { return p.ctl(unix.EPOLL_CTL_ADD,
 // Remove and add it again.
 func (p *Poller) AddShared(fd int) error {
 	e := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(fd)}
-	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &e); err != nil {
-		return os.NewSyscallError("epoll_ctl", err)
+	if errno := rawEpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &e); errno != 0 {
+		return os.NewSyscallError("epoll_ctl", errno)
 	}
 	return nil
 }
@@ -74,16 +74,16 @@ func (p *Poller) Modify(fd int, ev Events) error { return p.ctl(unix.EPOLL_CTL_M
 // Remove deregisters fd. Closing an fd removes it too, but only once every
 // duplicate of it is closed; Remove makes the intent explicit.
 func (p *Poller) Remove(fd int) error {
-	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil); err != nil {
-		return os.NewSyscallError("epoll_ctl", err)
+	if errno := rawEpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil); errno != 0 {
+		return os.NewSyscallError("epoll_ctl", errno)
 	}
 	return nil
 }
 
 func (p *Poller) ctl(op, fd int, ev Events) error {
 	e := unix.EpollEvent{Events: toEpoll(ev), Fd: int32(fd)}
-	if err := unix.EpollCtl(p.epfd, op, fd, &e); err != nil {
-		return os.NewSyscallError("epoll_ctl", err)
+	if errno := rawEpollCtl(p.epfd, op, fd, &e); errno != 0 {
+		return os.NewSyscallError("epoll_ctl", errno)
 	}
 	return nil
 }

@@ -49,17 +49,22 @@ func toAddrPort(sa unix.Sockaddr) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
-// Read reads from a nonblocking fd. It returns (0, nil) at end of stream,
-// and an error wrapping unix.EAGAIN when nothing is there yet.
+// Read reads from a nonblocking socket. It returns (0, nil) at end of
+// stream, and unix.EAGAIN itself (see IsAgain) when nothing is there yet:
+// the one error a level-triggered loop meets in passing, so it is not
+// wrapped, which would allocate.
 func Read(fd int, b []byte) (int, error) {
 	for {
-		n, err := unix.Read(fd, b)
-		if err == nil {
+		n, errno := sysRead(fd, b)
+		switch errno {
+		case 0:
 			return n, nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return 0, unix.EAGAIN
 		}
-		if err != unix.EINTR {
-			return 0, os.NewSyscallError("read", err)
-		}
+		return 0, os.NewSyscallError("read", errno)
 	}
 }
 

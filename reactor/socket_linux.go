@@ -79,7 +79,7 @@ type Acceptor struct {
 func (a *Acceptor) Accept(lfd int) (int, netip.AddrPort, error) {
 	for {
 		a.size = unix.SizeofSockaddrAny
-		r, _, errno := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(lfd),
+		r, _, errno := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(lfd),
 			uintptr(unsafe.Pointer(&a.raw)), uintptr(unsafe.Pointer(&a.size)),
 			unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
 		if errno == unix.EINTR || errno == unix.ECONNABORTED {

@@ -134,3 +134,12 @@ func (a *Acceptor) Accept(lfd int) (int, netip.AddrPort, error) {
 		return fd, toAddrPort(sa), nil
 	}
 }
+
+// sysRead is read(2): the portable systems have no call to skip.
+func sysRead(fd int, b []byte) (int, unix.Errno) {
+	n, err := unix.Read(fd, b)
+	if err != nil {
+		return 0, err.(unix.Errno)
+	}
+	return n, 0
+}

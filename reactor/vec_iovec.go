@@ -4,7 +4,6 @@ package reactor
 
 import (
 	"os"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -48,19 +47,22 @@ func (v *Vec) Reset() {
 
 // Writev writes the gathered buffers to fd in one system call and returns
 // how many bytes the kernel took; the caller keeps the rest for later.
-// An error wrapping unix.EAGAIN means the socket buffer is full.
+// unix.EAGAIN itself (not wrapped, see Read) means the socket buffer is
+// full.
 func (v *Vec) Writev(fd int) (int, error) {
 	if len(v.iov) == 0 {
 		return 0, nil
 	}
 	for {
-		n, _, errno := unix.Syscall(unix.SYS_WRITEV, uintptr(fd),
-			uintptr(unsafe.Pointer(&v.iov[0])), uintptr(len(v.iov)))
-		if errno == 0 {
-			return int(n), nil
+		n, errno := sysWritev(fd, v.iov)
+		switch errno {
+		case 0:
+			return n, nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return 0, unix.EAGAIN
 		}
-		if errno != unix.EINTR {
-			return 0, os.NewSyscallError("writev", errno)
-		}
+		return 0, os.NewSyscallError("writev", errno)
 	}
 }
