@@ -28,7 +28,11 @@ type Config struct {
 	// Handler receives every connection's life. Required.
 	Handler Handler
 
-	// Shards is the number of reactor threads. Default: the number of CPUs.
+	// Shards is the number of reactor threads. Default: one less than
+	// GOMAXPROCS, at least one. A shard waiting for events sits in a
+	// system call holding a P; with a P to spare, the Go scheduler leaves
+	// it there instead of handing the P to another thread at every wait,
+	// and the spare runs the worker pool and the garbage collector.
 	Shards int
 	// Workers bounds the goroutines that run handlers. Default 256.
 	Workers int
@@ -250,7 +254,7 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) setDefaults() {
 	c := &s.cfg
 	if c.Shards <= 0 {
-		c.Shards = runtime.NumCPU()
+		c.Shards = max(1, runtime.GOMAXPROCS(0)-1)
 	}
 	if c.Workers <= 0 {
 		c.Workers = 256

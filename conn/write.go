@@ -182,6 +182,25 @@ func (c *Conn) Enqueue(b *bufpool.Buf) error {
 	return nil
 }
 
+// WritesDirect reports whether a frame for c may go to the socket at once,
+// bypassing the queue: nothing is queued or admitted ahead of it, c has
+// not sent its close, and its frames need no encoding of their own
+// (compression with context takeover). Only the owning shard may act on
+// it, before anything else touches c.
+func (c *Conn) WritesDirect() bool {
+	return c.out.head == nil && c.queued.Load() == 0 && !c.closeSent &&
+		c.state != StateClosed && c.state != StateHandshake &&
+		(!c.ext.negotiated() || c.ext.sharesFrames())
+}
+
+// EnqueueRest queues what a direct write left of b: b's bytes from off
+// on. c takes over b's reference. WritesDirect must have held.
+func (c *Conn) EnqueueRest(b *bufpool.Buf, off int) {
+	c.queued.Add(Cost(b))
+	n := c.out.push(c.cfg.Nodes, b, false)
+	n.off = off
+}
+
 // QueueRaw appends bytes that are not a frame: the opening handshake's
 // response, which must leave before any frame. Like control frames they
 // bypass the outbound limit; the connection takes over b's reference.

@@ -25,6 +25,13 @@ func sysRead(fd int, b []byte) (int, unix.Errno) {
 	return int(n), errno
 }
 
+// sysWrite writes b to a nonblocking socket.
+func sysWrite(fd int, b []byte) (int, unix.Errno) {
+	n, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
+		unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT, 0, 0)
+	return int(n), errno
+}
+
 // sysWritev writes iov to a nonblocking socket in one sendmsg.
 // MSG_NOSIGNAL: a peer that reset the connection is an EPIPE here, not a
 // SIGPIPE for the process.

@@ -68,6 +68,23 @@ func Read(fd int, b []byte) (int, error) {
 	}
 }
 
+// Write writes b to a nonblocking socket in one call and returns how
+// much the kernel took; unix.EAGAIN itself when it took nothing.
+func Write(fd int, b []byte) (int, error) {
+	for {
+		n, errno := sysWrite(fd, b)
+		switch errno {
+		case 0:
+			return n, nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return 0, unix.EAGAIN
+		}
+		return 0, os.NewSyscallError("write", errno)
+	}
+}
+
 // Close closes fd.
 func Close(fd int) error {
 	if err := unix.Close(fd); err != nil {

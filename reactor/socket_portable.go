@@ -143,3 +143,12 @@ func sysRead(fd int, b []byte) (int, unix.Errno) {
 	}
 	return n, 0
 }
+
+// sysWrite is write(2).
+func sysWrite(fd int, b []byte) (int, unix.Errno) {
+	n, err := unix.Write(fd, b)
+	if err != nil {
+		return 0, err.(unix.Errno)
+	}
+	return n, 0
+}

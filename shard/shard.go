@@ -200,6 +200,7 @@ type Shard struct {
 	now       int64
 	cur       *Conn     // the conn whose Input is running, for the Sink calls
 	unflushed int       // frames queued since the last flushDirty
+	direct    bool      // this pass's one publish is written without queueing
 	tls       *tlsShard // nil until the shard's first TLS conn
 	shutting  bool
 	exit      bool // the server saw every OnClose: Run may return
@@ -491,6 +492,16 @@ func (s *Shard) applyCommands() {
 	cmds := s.cmds
 	s.cmds, s.spare = s.spare[:0], nil
 	s.mu.Unlock()
+	// One publish in a pass goes straight to the subscribers' sockets
+	// (writeDirect); several are corked, each subscriber's frames
+	// leaving together in one writev at the end of the pass.
+	publishes := 0
+	for i := range cmds {
+		if k := cmds[i].kind; k == cmdPublish || k == cmdBroadcast {
+			publishes++
+		}
+	}
+	s.direct = publishes == 1
 	for i := range cmds {
 		s.apply(&cmds[i])
 		cmds[i] = command{}
