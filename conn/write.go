@@ -194,7 +194,8 @@ func (c *Conn) WritesDirect() bool {
 }
 
 // EnqueueRest queues what a direct write left of b: b's bytes from off
-// on. c takes over b's reference. WritesDirect must have held.
+// on. c takes over b's reference. WritesDirect must have held. Owning
+// shard only, like WritesDirect.
 func (c *Conn) EnqueueRest(b *bufpool.Buf, off int) {
 	c.queued.Add(Cost(b))
 	n := c.out.push(c.cfg.Nodes, b, false)

@@ -69,7 +69,9 @@ func Read(fd int, b []byte) (int, error) {
 }
 
 // Write writes b to a nonblocking socket in one call and returns how
-// much the kernel took; unix.EAGAIN itself when it took nothing.
+// much the kernel took; unix.EAGAIN itself when it took nothing. Meant
+// for the goroutine that owns fd: writes from two goroutines at once
+// could interleave their bytes.
 func Write(fd int, b []byte) (int, error) {
 	for {
 		n, errno := sysWrite(fd, b)
