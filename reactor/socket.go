@@ -56,15 +56,9 @@ func toAddrPort(sa unix.Sockaddr) netip.AddrPort {
 func Read(fd int, b []byte) (int, error) {
 	for {
 		n, errno := sysRead(fd, b)
-		switch errno {
-		case 0:
-			return n, nil
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return 0, unix.EAGAIN
+		if errno != unix.EINTR {
+			return result("read", n, errno)
 		}
-		return 0, os.NewSyscallError("read", errno)
 	}
 }
 
@@ -75,16 +69,23 @@ func Read(fd int, b []byte) (int, error) {
 func Write(fd int, b []byte) (int, error) {
 	for {
 		n, errno := sysWrite(fd, b)
-		switch errno {
-		case 0:
-			return n, nil
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return 0, unix.EAGAIN
+		if errno != unix.EINTR {
+			return result("write", n, errno)
 		}
-		return 0, os.NewSyscallError("write", errno)
 	}
+}
+
+// result turns a nonblocking call's outcome into Read's and Write's:
+// unix.EAGAIN itself, unwrapped, since wrapping it would allocate on the
+// loop's most common error.
+func result(op string, n int, errno unix.Errno) (int, error) {
+	switch errno {
+	case 0:
+		return n, nil
+	case unix.EAGAIN:
+		return 0, unix.EAGAIN
+	}
+	return 0, os.NewSyscallError(op, errno)
 }
 
 // Close closes fd.

@@ -3,8 +3,6 @@
 package reactor
 
 import (
-	"os"
-
 	"golang.org/x/sys/unix"
 )
 
@@ -55,14 +53,8 @@ func (v *Vec) Writev(fd int) (int, error) {
 	}
 	for {
 		n, errno := sysWritev(fd, v.iov)
-		switch errno {
-		case 0:
-			return n, nil
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return 0, unix.EAGAIN
+		if errno != unix.EINTR {
+			return result("writev", n, errno)
 		}
-		return 0, os.NewSyscallError("writev", errno)
 	}
 }
